@@ -1,22 +1,41 @@
 """Development sessions: the test matrix, lint and type checks.
 
-`nox` (no arguments) runs the default sessions: the whole test suite, lint and types.
+`nox` (no arguments) runs the default sessions: the whole test suite (vsengine-core on each
+VapourSynth Python, qtinter on each Python x Qt binding), lint and types. `nox -s conformance`
+(not a default: it takes long) runs CPython's test.test_asyncio on qtinter loops.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["tests", "lint", "types"]
+nox.options.sessions = ["tests", "tests_qt", "lint", "types"]
 
 #: Python versions the VapourSynth packages support (VapourSynth wheels exist for 3.12+).
 VS_PYTHONS = ["3.12", "3.13"]
 
 TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "pytest-trio>=0.8"]
 CORE = "packages/vsengine-core"
+QTINTER = "packages/qtinter"
+
+#: (Python, Qt binding) pairs qtinter is tested on; see docs/shared machine facts for the gaps:
+#: PySide2 has working wheels only for 3.10, and the qtinter extras pin PySide6 below 6.12 on
+#: Python < 3.12.
+QT_MATRIX = [
+    (python, binding)
+    for python in ("3.10", "3.11", "3.12", "3.13")
+    for binding in ("pyqt5", "pyqt6", "pyside6")
+] + [("3.10", "pyside2")]
+#: The bindings the type check runs once each for (they ship the most complete stubs).
+TYPED_BINDINGS = ["pyqt6", "pyside6"]
+#: pytest-qt 4.5 dropped PySide2.
+PYTEST_QT = {"pyside2": "pytest-qt>=4.4,<4.5"}
+QT_TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3"]
 
 
 def _run_pytest(session: nox.Session, *paths: str) -> None:
@@ -33,6 +52,63 @@ def tests(session: nox.Session) -> None:
     """The test suite of vsengine-core."""
     session.install("-e", f"{CORE}[trio,anyio]", *TEST_DEPS)
     _run_pytest(session, "tests/vsengine")
+
+
+@nox.session
+@nox.parametrize(
+    "python,binding", [nox.param(python, binding, id=f"{python}-{binding}") for python, binding in QT_MATRIX]
+)
+def tests_qt(session: nox.Session, binding: str) -> None:
+    """The test suite of qtinter on one Python with one Qt binding, offscreen."""
+    tests = [p for p in Path("tests/qtinter").rglob("test_*.py") if "conformance" not in p.parts]
+    if not tests:
+        session.skip("tests/qtinter has no test modules yet")
+    session.install("-e", f"{QTINTER}[{binding}]", *QT_TEST_DEPS, PYTEST_QT.get(binding, "pytest-qt>=4.4"))
+    session.run(
+        "pytest",
+        "tests/qtinter",
+        "--ignore=tests/qtinter/conformance",
+        *session.posargs,
+        env={
+            "PYTHONDEVMODE": "1",
+            "QT_QPA_PLATFORM": "offscreen",
+            "QTINTERBINDING": binding,
+            "PYTEST_QT_API": binding,
+        },
+    )
+
+
+@nox.session
+@nox.parametrize(
+    "python,binding,mode",
+    [
+        nox.param(python, binding, mode, id=f"{python}-{binding}-{mode}")
+        for python in VS_PYTHONS
+        for binding in TYPED_BINDINGS
+        for mode in ("owner", "guest")
+    ],
+)
+def conformance(session: nox.Session, binding: str, mode: str) -> None:
+    """CPython's test.test_asyncio on qtinter loops in one mode vs the stock loop (long: ~minutes).
+
+    Results go to build/conformance/<python>-<binding>/ (summary.md, results.json, raw lines per
+    module); the stock run is reused from there when present. Extra arguments go to the driver,
+    e.g. `nox -s "conformance(3.12-pyqt6-owner)" -- --modules test_tasks,test_streams`.
+    """
+    session.install("-e", f"{QTINTER}[{binding}]")
+    results = Path("build/conformance") / f"{session.python}-{binding}"
+    session.run(
+        "python",
+        "tests/qtinter/conformance/run_conformance.py",
+        "--kinds",
+        f"stock,{mode}",
+        "--reuse",
+        "stock",
+        "--results",
+        str(results),
+        *session.posargs,
+        env={"QT_QPA_PLATFORM": "offscreen", "QTINTERBINDING": binding},
+    )
 
 
 @nox.session(python=VS_PYTHONS[0])
