@@ -1,0 +1,147 @@
+"""Delayed release of disposed cores.
+
+VapourSynth invalidates every frame and node of an environment when the environment is destroyed.
+A script reload in a previewer must not break the frame that is still on screen, so a disposed
+environment is only destroyed once nothing refers to its core any more:
+
+* no node, plugin or function object holds the core (its reference count is back to the value it
+  had right after the environment was created), and
+* no frame buffer is in use (after dropping the core's caches).
+
+The check runs at once when the environment is disposed; if the core is still in use, a daemon
+thread re-checks with a growing interval (up to half a second) until it can release it.
+``Policy.unregister()`` releases whatever is left for that policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import vapoursynth as vs
+
+if TYPE_CHECKING:
+    from vsengine.policy import _ManagedPolicy
+
+__all__ = ["PendingRelease", "ReleaseQueue", "release_queue"]
+
+_logger = logging.getLogger("vsengine.policy")
+
+_FIRST_DELAY = 0.01
+_MAX_DELAY = 0.5
+
+
+@dataclass(eq=False)
+class PendingRelease:
+    """A disposed environment waiting to be destroyed."""
+
+    data: vs.EnvironmentData
+    api: vs.EnvironmentPolicyAPI
+    managed: _ManagedPolicy
+    log_handle: vs.LogHandle | None
+    baseline: int | None
+    name: str
+
+    def in_use(self) -> str | None:
+        """Describe what still uses the core, or return None when it can be released."""
+        with self.managed.inline(self.data):
+            core = vs.core.core
+            core.clear_cache()
+            if self.baseline is not None and sys.getrefcount(core) > self.baseline:
+                return f"{sys.getrefcount(core) - self.baseline} reference(s) to its core"
+            used: int = core.used_cache_size
+            if used > 0:
+                return f"{used} bytes of frames"
+            return None
+
+    def release(self) -> None:
+        """Destroy the environment now."""
+        with self.managed.inline(self.data):
+            if self.log_handle is not None:
+                vs.core.core.remove_log_handler(self.log_handle)
+                self.log_handle = None
+            self.api.destroy_environment(self.data)
+        _logger.debug("Released the core of %s.", self.name)
+
+
+class ReleaseQueue:
+    """Disposed environments whose cores are still referenced."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._wakeup = threading.Condition(self._lock)
+        self._pending: list[PendingRelease] = []
+        self._thread: threading.Thread | None = None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def submit(self, entry: PendingRelease) -> None:
+        """Release ``entry`` now if nothing uses it, otherwise once nothing does."""
+        with self._lock:
+            if self._try_release(entry):
+                return
+            self._pending.append(entry)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="vsengine-release", daemon=True)
+                self._thread.start()
+            self._wakeup.notify_all()
+
+    def poll(self) -> None:
+        """Release every pending environment that nothing uses any more."""
+        with self._lock:
+            self._pending = [entry for entry in self._pending if not self._try_release(entry)]
+
+    def flush(self, managed: _ManagedPolicy) -> None:
+        """Release every pending environment of ``managed`` now, even if still in use."""
+        with self._lock:
+            mine = [entry for entry in self._pending if entry.managed is managed]
+            self._pending = [entry for entry in self._pending if entry.managed is not managed]
+            for entry in mine:
+                reason = self._safe_in_use(entry)
+                if reason is not None:
+                    _logger.warning(
+                        "Releasing %s while %s still in use: they are invalid from now on.",
+                        entry.name,
+                        reason,
+                    )
+                self._safe_release(entry)
+
+    def _try_release(self, entry: PendingRelease) -> bool:
+        if entry.managed._api is None:
+            return True  # the policy is gone and VapourSynth destroyed the environment with it
+        if self._safe_in_use(entry) is not None:
+            return False
+        self._safe_release(entry)
+        return True
+
+    @staticmethod
+    def _safe_in_use(entry: PendingRelease) -> str | None:
+        try:
+            return entry.in_use()
+        except (vs.Error, RuntimeError):
+            return None  # the environment is already dead
+
+    @staticmethod
+    def _safe_release(entry: PendingRelease) -> None:
+        try:
+            entry.release()
+        except (vs.Error, RuntimeError):
+            _logger.debug("Releasing %s failed.", entry.name, exc_info=True)
+
+    def _run(self) -> None:
+        delay = _FIRST_DELAY
+        with self._lock:
+            while self._pending:
+                self._wakeup.wait(delay)
+                self._pending = [entry for entry in self._pending if not self._try_release(entry)]
+                delay = min(delay * 2, _MAX_DELAY)
+            self._thread = None
+
+
+#: The process-wide queue (environments of every policy).
+release_queue = ReleaseQueue()
