@@ -124,3 +124,20 @@ def types(session: nox.Session) -> None:
     """mypy --strict over every package."""
     session.install("mypy>=1.13", "-e", f"{CORE}[trio,anyio]", *TEST_DEPS)
     session.run("mypy", "--strict", "-p", "vsengine")
+
+
+@nox.session(python=VS_PYTHONS[0])
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not a default session): `nox -s bench`; `nox -s bench -- --quick` is a smoke run.
+
+    Compares plain asyncio, qtinter (owner and guest mode, PyQt6 and PySide6), qasync and
+    PySide6.QtAsyncio; see docs/qtinter/performance.md. Arguments after `--` go to `python -m bench`.
+    """
+    session.install("-e", "packages/qtinter", "PyQt6>=6.5", "PySide6-Essentials>=6.5")
+    # Comparison rows: optional. PySide6.QtAsyncio ships in PySide6-Addons.
+    for optional in ("qasync", "PySide6-Addons>=6.5"):
+        try:
+            session.install(optional)
+        except nox.command.CommandFailed:
+            session.warn(f"{optional} is not installable here: its rows will read n/a")
+    session.run("python", "-m", "bench", *session.posargs, env={"QT_QPA_PLATFORM": "offscreen"})

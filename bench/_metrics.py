@@ -1,0 +1,477 @@
+"""The benchmarks. Each one is a coroutine run inside the loop under test, bounded in time.
+
+Every benchmark has the signature ``async def bench(ctx, duration) -> dict[str, float]``: it does
+about ``duration`` seconds of work (the idle benchmark takes ``idle`` seconds instead) and returns
+named numbers. :data:`METRICS` lists them with the unit and direction of every number; the runner
+and the table are driven by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from bench._configs import Ctx, Result
+
+perf = time.perf_counter
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of ``values`` by the nearest-rank method."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
+    return ordered[index]
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+async def call_soon_chain(ctx: Ctx, duration: float) -> Result:
+    """A chain of call_soon callbacks: each one schedules the next."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    count = 0
+    deadline = perf() + duration
+
+    def step() -> None:
+        nonlocal count
+        count += 1
+        if count & 1023 == 0 and perf() >= deadline:
+            done.set_result(None)
+        else:
+            loop.call_soon(step)
+
+    start = perf()
+    loop.call_soon(step)
+    await done
+    return {"rate": count / (perf() - start)}
+
+
+async def sleep0(ctx: Ctx, duration: float) -> Result:
+    """``await asyncio.sleep(0)`` in a loop: one task yielding to the loop."""
+    count = 0
+    start = perf()
+    deadline = start + duration
+    while True:
+        await asyncio.sleep(0)
+        count += 1
+        if count & 1023 == 0 and perf() >= deadline:
+            break
+    return {"rate": count / (perf() - start)}
+
+
+async def queue_pingpong(ctx: Ctx, duration: float) -> Result:
+    """Two tasks bouncing a token through two asyncio.Queue objects (round trips/s)."""
+    ping: asyncio.Queue[int] = asyncio.Queue()
+    pong: asyncio.Queue[int] = asyncio.Queue()
+
+    async def echo() -> None:
+        while (item := await ping.get()) >= 0:
+            pong.put_nowait(item)
+
+    echo_task = asyncio.create_task(echo())
+    count = 0
+    start = perf()
+    deadline = start + duration
+    while True:
+        ping.put_nowait(count)
+        await pong.get()
+        count += 1
+        if count & 255 == 0 and perf() >= deadline:
+            break
+    elapsed = perf() - start
+    ping.put_nowait(-1)
+    await echo_task
+    return {"rate": count / elapsed}
+
+
+async def _flood(duration: float, *, record_latency: bool) -> Result:
+    """Four threads calling call_soon_threadsafe as fast as they can.
+
+    Each thread keeps at most ``WINDOW`` of its callbacks outstanding (sent, not yet run), so the
+    queue cannot grow without bound; the loop is saturated throughout.
+    """
+    loop = asyncio.get_running_loop()
+    threads, window = 4, 256
+    executed = [0] * threads
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def cb(i: int) -> None:
+        executed[i] += 1
+
+    def cb_latency(i: int, sent_at: float) -> None:
+        latencies.append(perf() - sent_at)
+        executed[i] += 1
+
+    def producer(i: int) -> None:
+        sent = 0
+        post = loop.call_soon_threadsafe
+        while not stop.is_set():
+            if sent - executed[i] < window:
+                if record_latency:
+                    post(cb_latency, i, perf())
+                else:
+                    post(cb, i)
+                sent += 1
+            else:
+                time.sleep(0.0001)
+
+    workers = [threading.Thread(target=producer, args=(i,), daemon=True) for i in range(threads)]
+    for w in workers:
+        w.start()
+    await asyncio.sleep(min(0.05, duration / 4))  # let the flood build up
+    n0, lat0, t0 = sum(executed), len(latencies), perf()
+    await asyncio.sleep(duration)
+    n1, lat1, t1 = sum(executed), len(latencies), perf()
+    stop.set()
+    while any(w.is_alive() for w in workers):
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0)
+    if record_latency:
+        window_lat = latencies[lat0:lat1]
+        return {
+            "median_us": statistics.median(window_lat) * 1e6,
+            "p99_us": _percentile(window_lat, 0.99) * 1e6,
+        }
+    return {"rate": (n1 - n0) / (t1 - t0)}
+
+
+async def threadsafe_flood(ctx: Ctx, duration: float) -> Result:
+    return await _flood(duration, record_latency=False)
+
+
+async def _echo_server() -> tuple[asyncio.Server, int]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, port
+
+
+async def tcp_rtt(ctx: Ctx, duration: float) -> Result:
+    """Loopback TCP (asyncio streams) 64-byte request/response round trips."""
+    server, port = await _echo_server()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    message = b"x" * 64
+    count = 0
+    start = perf()
+    deadline = start + duration
+    while True:
+        writer.write(message)
+        await reader.readexactly(64)
+        count += 1
+        if count & 63 == 0 and perf() >= deadline:
+            break
+    elapsed = perf() - start
+    writer.close()
+    await writer.wait_closed()
+    server.close()
+    await server.wait_closed()
+    return {"rate": count / elapsed}
+
+
+async def tcp_bulk(ctx: Ctx, duration: float) -> Result:
+    """Loopback TCP (asyncio streams) one-way bulk transfer in 64 KiB writes; MB = 10**6 bytes."""
+    loop = asyncio.get_running_loop()
+    received = loop.create_future()
+
+    async def sink(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        total = 0
+        while data := await reader.read(65536):
+            total += len(data)
+        received.set_result((total, perf()))
+        writer.close()
+
+    server = await asyncio.start_server(sink, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    chunk = b"\0" * 65536
+    start = perf()
+    deadline = start + duration
+    while perf() < deadline:
+        writer.write(chunk)
+        await writer.drain()
+    writer.write_eof()
+    total, end = await received
+    writer.close()
+    await writer.wait_closed()
+    server.close()
+    await server.wait_closed()
+    return {"mb_s": total / (end - start) / 1e6}
+
+
+async def signal_slot(ctx: Ctx, duration: float) -> Result:
+    """Qt signal -> coroutine slot: emissions whose coroutine ran to completion, per second.
+
+    Emitted in batches of 64 from a plain loop callback (as a Qt signal would be emitted from
+    application code); the slot coroutine yields once (``await asyncio.sleep(0)``) before it
+    counts, so every emission costs one real coroutine resumption through the loop.
+    """
+    loop = asyncio.get_running_loop()
+    emitter = ctx.make_emitter()
+    done = loop.create_future()
+    batch = 64
+    completed = 0
+    deadline = perf() + duration
+
+    async def slot(_value: int) -> None:
+        nonlocal completed
+        await asyncio.sleep(0)
+        completed += 1
+        if completed % batch == 0:
+            if perf() >= deadline:
+                if not done.done():
+                    done.set_result(None)
+            else:
+                loop.call_soon(pump)
+
+    def pump() -> None:
+        for i in range(batch):
+            emitter.fired.emit(i)
+
+    ctx.connect_coroutine_slot(emitter, slot)
+    start = perf()
+    loop.call_soon(pump)
+    await done
+    return {"rate": completed / (perf() - start)}
+
+
+# --------------------------------------------------------------------------- latency
+
+
+async def threadsafe_latency_low(ctx: Ctx, duration: float) -> Result:
+    """One thread posting one call_soon_threadsafe callback about every millisecond."""
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def cb(sent_at: float) -> None:
+        latencies.append(perf() - sent_at)
+
+    def producer() -> None:
+        while not stop.is_set():
+            time.sleep(0.001)
+            loop.call_soon_threadsafe(cb, perf())
+
+    worker = threading.Thread(target=producer, daemon=True)
+    worker.start()
+    await asyncio.sleep(duration)
+    stop.set()
+    while worker.is_alive():
+        await asyncio.sleep(0.002)
+    await asyncio.sleep(0)
+    return {
+        "median_us": statistics.median(latencies) * 1e6,
+        "p99_us": _percentile(latencies, 0.99) * 1e6,
+    }
+
+
+async def threadsafe_latency_flood(ctx: Ctx, duration: float) -> Result:
+    """call_soon_threadsafe latency while four threads flood the loop (see the flood benchmark)."""
+    return await _flood(duration, record_latency=True)
+
+
+async def timer_1ms(ctx: Ctx, duration: float) -> Result:
+    """``await asyncio.sleep(0.001)`` repeatedly: how late does it wake (wall clock)?"""
+    overshoots: list[float] = []
+    deadline = perf() + duration
+    while perf() < deadline:
+        t = perf()
+        await asyncio.sleep(0.001)
+        overshoots.append(perf() - t - 0.001)
+    return {
+        "mean_ms": statistics.fmean(overshoots) * 1e3,
+        "p99_ms": _percentile(overshoots, 0.99) * 1e3,
+    }
+
+
+# --------------------------------------------------------------------------- idle and fairness
+
+
+async def idle_cpu(ctx: Ctx, duration: float) -> Result:
+    """Process CPU time (all threads) while the loop sleeps ``duration`` seconds, in ms."""
+    await asyncio.sleep(0.05)  # let start-up work settle
+    cpu0, wall0 = time.process_time(), perf()
+    await asyncio.sleep(duration)
+    cpu1, wall1 = time.process_time(), perf()
+    return {"cpu_ms": (cpu1 - cpu0) * 1e3, "wall_s": wall1 - wall0}
+
+
+async def qt_dispatch_gap(ctx: Ctx, duration: float) -> Result:
+    """Longest gap between two Qt timer dispatches while asyncio is saturated.
+
+    A ``QTimer`` with interval 0 stands for the GUI's own work; asyncio meanwhile runs two
+    perpetual chains of CPU-bound callbacks (about 50 us each), so it always has work ready.
+    """
+    QtCore = ctx.QtCore
+    if QtCore is None:
+        raise NotImplementedError("plain asyncio has no Qt side")
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+    last = [0.0]
+    measuring = [False]
+
+    def tick() -> None:
+        now = perf()
+        if measuring[0]:
+            gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QtCore.QTimer()
+    timer.setInterval(0)
+    timer.timeout.connect(tick)
+    timer.start()
+
+    callbacks = [0]
+    stopping = [False]
+
+    def burn() -> None:
+        end = perf() + 50e-6
+        while perf() < end:
+            pass
+        callbacks[0] += 1
+        if not stopping[0]:
+            loop.call_soon(burn)
+
+    await asyncio.sleep(0.02)  # the timer is running
+    loop.call_soon(burn)
+    loop.call_soon(burn)
+    await asyncio.sleep(0)
+    last[0] = perf()
+    measuring[0] = True
+    start = perf()
+    await asyncio.sleep(duration)
+    measuring[0] = False
+    elapsed = perf() - start
+    stopping[0] = True
+    timer.stop()
+    await asyncio.sleep(0.01)
+    if not gaps:
+        return {"max_gap_ms": elapsed * 1e3, "qt_ticks_s": 0.0, "asyncio_cb_s": callbacks[0] / elapsed}
+    return {
+        "max_gap_ms": max(gaps) * 1e3,
+        "qt_ticks_s": len(gaps) / elapsed,
+        "asyncio_cb_s": callbacks[0] / elapsed,
+    }
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class Value:
+    """One number a metric reports, as it appears in the table."""
+
+    key: str
+    label: str
+    unit: str
+    #: True when bigger is better (throughput), False when smaller is better (latency, CPU).
+    higher_is_better: bool
+    #: The target for qtinter rows: ("ratio>=", 0.9), ("ratio<=", 1.2), ("abs<", 16.0), ...
+    target: tuple[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    func: Callable[[Ctx, float], Awaitable[Result]]
+    values: tuple[Value, ...]
+    #: Plain asyncio has no row for metrics that need Qt.
+    needs_qt: bool = False
+    #: The work takes the idle duration instead of the work duration.
+    idle: bool = False
+    #: The reference is plain asyncio with the same Qt binding imported (``asyncio+<binding>``),
+    #: because the benchmark itself uses the binding (a real Qt signal) without needing its loop.
+    binding_reference: bool = False
+
+
+_THROUGHPUT = ("ratio>=", 0.9)
+_LATENCY = ("ratio<=", 1.2)
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        Metric(
+            "call_soon",
+            call_soon_chain,
+            (Value("rate", "chain of call_soon callbacks", "/s", True, _THROUGHPUT),),
+        ),
+        Metric("sleep0", sleep0, (Value("rate", "await asyncio.sleep(0)", "/s", True, _THROUGHPUT),)),
+        Metric("queue", queue_pingpong, (Value("rate", "asyncio.Queue ping-pong", "/s", True, _THROUGHPUT),)),
+        Metric(
+            "flood",
+            threadsafe_flood,
+            (Value("rate", "call_soon_threadsafe flood, 4 threads", "/s", True, _THROUGHPUT),),
+        ),
+        Metric(
+            "tcp_rtt", tcp_rtt, (Value("rate", "loopback TCP 64 B round trips", "/s", True, _THROUGHPUT),)
+        ),
+        Metric(
+            "signal",
+            signal_slot,
+            (Value("rate", "Qt signal -> coroutine slot", "/s", True, _THROUGHPUT),),
+            binding_reference=True,
+        ),
+        Metric(
+            "tcp_bulk",
+            tcp_bulk,
+            (Value("mb_s", "loopback TCP bulk, 64 KiB writes", "MB/s", True, _THROUGHPUT),),
+        ),
+        Metric(
+            "lat_low",
+            threadsafe_latency_low,
+            (
+                Value("median_us", "threadsafe latency, low rate, median", "us", False, _LATENCY),
+                Value("p99_us", "threadsafe latency, low rate, p99", "us", False, _LATENCY),
+            ),
+        ),
+        Metric(
+            "lat_flood",
+            threadsafe_latency_flood,
+            (
+                Value("median_us", "threadsafe latency, flood, median", "us", False, _LATENCY),
+                Value("p99_us", "threadsafe latency, flood, p99", "us", False, _LATENCY),
+            ),
+        ),
+        Metric(
+            "timer",
+            timer_1ms,
+            (
+                Value("mean_ms", "1 ms timer overshoot, mean", "ms", False, _LATENCY),
+                Value("p99_ms", "1 ms timer overshoot, p99", "ms", False, _LATENCY),
+            ),
+        ),
+        Metric(
+            "idle",
+            idle_cpu,
+            (Value("cpu_ms", "CPU while idle (per idle period)", "ms", False, ("idle", 1.0)),),
+            idle=True,
+        ),
+        Metric(
+            "qt_gap",
+            qt_dispatch_gap,
+            (
+                Value(
+                    "max_gap_ms", "longest Qt dispatch gap, asyncio saturated", "ms", False, ("abs<", 16.0)
+                ),
+                Value("qt_ticks_s", "Qt timer(0) dispatches while saturated", "/s", True),
+                Value("asyncio_cb_s", "asyncio 50 us callbacks while saturated", "/s", True),
+            ),
+            needs_qt=True,
+        ),
+    ]
+}
