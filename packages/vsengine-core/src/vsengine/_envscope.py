@@ -1,0 +1,51 @@
+"""Entering the environment a frame helper was asked to work in."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import vapoursynth as vs
+
+from vsengine.policy import ManagedEnvironment
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["EnvironmentTypes", "capture_environment", "use_environment"]
+
+#: What the frame helpers and script loaders accept as ``env=``.
+type EnvironmentTypes = vs.Environment | ManagedEnvironment
+
+
+def capture_environment(function_name: str, env: EnvironmentTypes | None) -> EnvironmentTypes:
+    """Returns `env`, or the environment active right now when `env` is None.
+
+    The result can be entered later from any thread (VapourSynth's callback threads included)
+    with `use_environment`.
+    """
+    if env is not None:
+        if env.disposed if isinstance(env, ManagedEnvironment) else not env.alive:
+            raise RuntimeError(f"{function_name}: the environment passed as env= is already disposed")
+        return env
+    try:
+        current = vs.get_current_environment()
+    except Exception as exc:  # VapourSynth raises a plain RuntimeError here.
+        raise RuntimeError(
+            f"{function_name}: no VapourSynth environment is active in this thread; "
+            "enter one (`with env.use():`) or pass it as env="
+        ) from exc
+    if not current.alive:
+        raise RuntimeError(f"{function_name}: the active VapourSynth environment has already been disposed")
+    return current
+
+
+@contextlib.contextmanager
+def use_environment(env: EnvironmentTypes) -> Iterator[None]:
+    """Makes `env` the current environment inside the block (cheaply for managed environments)."""
+    if isinstance(env, ManagedEnvironment):
+        with env.inline_section():
+            yield
+    else:
+        with env.use():
+            yield

@@ -1,0 +1,267 @@
+"""Getting frames out of video nodes: single frames, plane data, ordered iteration and rendering.
+
+Every function works in the environment passed as `env` (a `ManagedEnvironment` or a
+`vapoursynth.Environment`) or, when `env` is None, in the environment active when it is called.
+Frames are requested with ``VideoNode.get_frame_async``; nothing blocks the calling thread.
+The futures resolve on VapourSynth's threads; awaiting them (``await fut``, ``async for``) goes
+through the event loop set with `vsengine.loops.set_loop`, so coroutines resume on their own loop.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, InvalidStateError
+from typing import TYPE_CHECKING
+
+import vapoursynth as vs
+
+from vsengine._envscope import EnvironmentTypes, capture_environment, use_environment
+from vsengine._readahead import read_ahead
+from vsengine._y4m import FRAME_HEADER, y4m_header
+from vsengine.futures import UnifiedFuture, UnifiedIterator
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Iterable
+
+__all__ = ["frame", "frames", "planes", "render"]
+
+
+def frame(
+    node: vs.VideoNode, frameno: int, env: EnvironmentTypes | None = None
+) -> UnifiedFuture[vs.VideoFrame]:
+    """Requests frame `frameno` of `node`.
+
+    Returns a future of the frame; it can be awaited, waited on with ``.result()`` or used as a
+    context manager (which closes the frame at the end of the block).
+
+    Raises:
+        TypeError: `node` is not a video node (e.g. an audio node).
+        IndexError: `frameno` is outside ``0 .. len(node) - 1``.
+        RuntimeError: no environment is given and none is active.
+    """
+    _check_node("frame", node)
+    _check_frameno(node, frameno)
+    environment = capture_environment("vsengine.video.frame", env)
+    return UnifiedFuture.from_future(_request(node, frameno, environment, None))
+
+
+def planes(
+    node: vs.VideoNode,
+    frameno: int,
+    env: EnvironmentTypes | None = None,
+    *,
+    planes: Iterable[int] | None = None,
+) -> UnifiedFuture[tuple[bytes, ...]]:
+    """Requests frame `frameno` of `node` and returns the data of its planes, tightly packed.
+
+    `planes` selects which planes (by index) and in which order; all of them by default. The
+    frame is closed once the bytes are copied out.
+    """
+    _check_node("planes", node)
+    _check_frameno(node, frameno)
+    selected = None if planes is None else tuple(planes)
+    if selected is not None and node.format is not None and node.format.num_planes:
+        _check_planes(selected, node.format.num_planes)
+    environment = capture_environment("vsengine.video.planes", env)
+
+    def extract(f: vs.VideoFrame) -> tuple[bytes, ...]:
+        indices = range(f.format.num_planes) if selected is None else selected
+        _check_planes(indices, f.format.num_planes)
+        return tuple(_plane_bytes(f, p) for p in indices)
+
+    return UnifiedFuture.from_future(_request(node, frameno, environment, extract))
+
+
+def frames(
+    node: vs.VideoNode,
+    env: EnvironmentTypes | None = None,
+    *,
+    prefetch: int = 0,
+    backlog: int | None = None,
+    close: bool = False,
+) -> UnifiedIterator[vs.VideoFrame]:
+    """Iterates over every frame of `node`, in order, requesting frames ahead of the consumer.
+
+    Args:
+        prefetch: how many frame requests may run at once; 0 (or less) means the number of
+            threads of the core.
+        backlog: how many frames may be requested or finished ahead of the consumer; None means
+            three times `prefetch`, anything below `prefetch` means `prefetch`.
+        close: close each frame when the consumer moves on to the next one (and every frame the
+            consumer never took when iteration stops early). Use it when frames are only looked
+            at inside the loop body: it releases frame memory at once.
+
+    Works with ``for`` (blocking) and ``async for`` (through the current event loop).
+    """
+    _check_node("frames", node)
+    environment = capture_environment("vsengine.video.frames", env)
+    window, limit = _window(environment, prefetch, backlog)
+    futures: Generator[Future[vs.VideoFrame]] = read_ahead(
+        node.num_frames,
+        lambda n: _request(node, n, environment, None),
+        prefetch=window,
+        backlog=limit,
+        discard=_close_frame,
+    )
+    return UnifiedIterator(_close_after_use(futures) if close else futures)
+
+
+def render(
+    node: vs.VideoNode,
+    env: EnvironmentTypes | None = None,
+    *,
+    prefetch: int = 0,
+    backlog: int | None = -1,
+    y4m: bool = False,
+) -> UnifiedIterator[tuple[int, bytes]]:
+    """Renders `node` to raw bytes, in order: one ``(frame_number, data)`` pair per frame.
+
+    `frame_number` is the index of the frame in `node` (0-based) and `data` its planes, tightly
+    packed one after the other. With ``y4m=True`` the output is a YUV4MPEG2 stream: the stream
+    header comes first as ``(-1, header)`` and every frame's data starts with ``FRAME\\n``.
+    Writing the data of every pair in order to a file gives a valid ``.y4m`` (or raw) file.
+
+    `prefetch` and `backlog` bound the read-ahead as in `frames`; the default backlog keeps it
+    at `prefetch`. Frame data is copied out on VapourSynth's threads and frames are closed at
+    once.
+
+    Raises:
+        ValueError: ``y4m=True`` and the clip cannot be written as Y4M: float samples, RGB,
+            variable format or variable size.
+    """
+    _check_node("render", node)
+    header = y4m_header(node) if y4m else None
+    environment = capture_environment("vsengine.video.render", env)
+    window, limit = _window(environment, prefetch, backlog)
+
+    def request(n: int) -> Future[tuple[int, bytes]]:
+        return _request(node, n, environment, lambda f: (n, _frame_bytes(f, y4m)))
+
+    def chunks() -> Generator[Future[tuple[int, bytes]]]:
+        if header is not None:
+            yield UnifiedFuture.resolve((-1, header))
+        yield from read_ahead(node.num_frames, request, prefetch=window, backlog=limit)
+
+    return UnifiedIterator(chunks())
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _check_node(function: str, node: object) -> None:
+    if isinstance(node, vs.VideoNode):
+        return
+    if isinstance(node, vs.AudioNode):
+        raise TypeError(
+            f"vsengine.video.{function}() needs a video node, got an audio node "
+            f"({node.num_samples} samples); render audio with AudioNode.frames() instead"
+        )
+    raise TypeError(f"vsengine.video.{function}() needs a vapoursynth.VideoNode, got {type(node).__name__}")
+
+
+def _check_frameno(node: vs.VideoNode, frameno: int) -> None:
+    if isinstance(frameno, bool) or not isinstance(frameno, int):
+        raise TypeError(f"frame number must be an int, got {type(frameno).__name__}")
+    count = node.num_frames
+    if not 0 <= frameno < count:
+        raise IndexError(
+            f"frame {frameno} is out of range: the clip has {count} frames (valid: 0 to {count - 1})"
+        )
+
+
+def _check_planes(selected: Iterable[int], num_planes: int) -> None:
+    for p in selected:
+        if not 0 <= p < num_planes:
+            raise IndexError(f"plane {p} is out of range: the frame has {num_planes} planes")
+
+
+def _window(env: EnvironmentTypes, prefetch: int, backlog: int | None) -> tuple[int, int]:
+    if prefetch <= 0:
+        with use_environment(env):
+            prefetch = vs.core.num_threads
+    if backlog is None:
+        backlog = prefetch * 3
+    return prefetch, max(backlog, prefetch)
+
+
+def _request[R](
+    node: vs.VideoNode,
+    n: int,
+    env: EnvironmentTypes,
+    convert: Callable[[vs.VideoFrame], R] | None,
+) -> Future[R]:
+    """Requests frame `n`; the future gets ``convert(frame)`` (the frame is closed afterwards)."""
+    fut: Future[R] = Future()
+
+    def done(f: vs.VideoFrame | None, error: Exception | None) -> None:
+        # Runs on a VapourSynth thread. Never let an exception escape: it would be lost there.
+        if fut.cancelled():
+            if f is not None:
+                f.close()
+            return
+        try:
+            if error is not None:
+                fut.set_exception(error)
+                return
+            assert f is not None
+            if convert is None:
+                value: object = f
+            else:
+                try:
+                    value = convert(f)
+                finally:
+                    f.close()
+            fut.set_result(value)  # type: ignore[arg-type]
+        except InvalidStateError:
+            # Cancelled while the frame was on its way.
+            if f is not None and convert is None:
+                f.close()
+        except BaseException as exc:
+            try:
+                fut.set_exception(exc)
+            except InvalidStateError:
+                pass
+
+    with use_environment(env):
+        node.get_frame_async(n, done)
+    return fut
+
+
+def _plane_bytes(f: vs.VideoFrame, plane: int) -> bytes:
+    view = memoryview(f[plane])
+    return view.tobytes()
+
+
+def _frame_bytes(f: vs.VideoFrame, y4m: bool) -> bytes:
+    parts: list[bytes | memoryview] = [FRAME_HEADER] if y4m else []
+    for p in range(f.format.num_planes):
+        view = memoryview(f[p])
+        # Packed planes can be joined without an intermediate copy.
+        parts.append(view.cast("B") if view.c_contiguous else view.tobytes())
+    return b"".join(parts)
+
+
+def _close_frame(f: vs.VideoFrame) -> None:
+    f.close()
+
+
+def _close_when_done(fut: Future[vs.VideoFrame]) -> None:
+    def close(done: Future[vs.VideoFrame]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            done.result().close()
+
+    fut.add_done_callback(close)
+
+
+def _close_after_use(futures: Generator[Future[vs.VideoFrame]]) -> Generator[Future[vs.VideoFrame]]:
+    """Closes each frame once the consumer asks for the next one (or stops)."""
+    previous: Future[vs.VideoFrame] | None = None
+    try:
+        for fut in futures:
+            if previous is not None:
+                _close_when_done(previous)
+            previous = fut
+            yield fut
+    finally:
+        if previous is not None:
+            _close_when_done(previous)
+        futures.close()

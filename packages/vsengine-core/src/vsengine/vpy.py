@@ -1,0 +1,386 @@
+"""Loading and running VapourSynth scripts (``.vpy`` files or code) in an environment.
+
+``load_script(path, environment)`` returns a `Script`; nothing runs until you call
+`Script.run` / `Script.result`, await the script or enter it as a context manager. While a script
+runs it sees ``__file__``, finds its own module in ``sys.modules`` and has its directory first on
+``sys.path``, like a program started with ``python script.py``; all three are restored
+afterwards. Errors raised by the script reach you as `ExecutionError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sys
+import threading
+import traceback
+import types
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Self
+
+import vapoursynth as vs
+
+from vsengine.futures import UnifiedFuture
+from vsengine.loops import get_loop
+from vsengine.policy import ManagedEnvironment, Policy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Iterator
+
+__all__ = ["DEFAULT_MODULE", "ExecutionError", "ExecutionFailed", "Script", "load_code", "load_script"]
+
+#: The module name scripts run under unless told otherwise (the name vspipe uses too).
+DEFAULT_MODULE = "__vapoursynth__"
+
+#: What `load_script` and `load_code` accept as ``environment``.
+type ScriptEnvironment = Policy | ManagedEnvironment | vs.Environment | Script | None
+
+
+class ExecutionError(Exception):
+    """A script raised an exception (or could not be compiled).
+
+    ``str(error)`` names the script, the line and the original exception. The original exception
+    is `parent_error` (also chained as ``__cause__``, so tracebacks show where the script failed)
+    and its formatted traceback is `script_traceback`. Disposing the script drops the traceback
+    frames, so a kept error does not keep the script's clips or core alive.
+    """
+
+    parent_error: BaseException
+    script: str | None
+    lineno: int | None
+    script_traceback: str
+
+    def __init__(self, parent_error: BaseException, script: str | None = None) -> None:
+        self.parent_error = parent_error
+        self.script = script
+        self.lineno = _error_line(parent_error, script)
+        self.script_traceback = "".join(traceback.format_exception(parent_error))
+        where = "script" if script is None else f"script {script}"
+        if self.lineno is not None:
+            where += f", line {self.lineno}"
+        detail = str(parent_error)
+        if isinstance(parent_error, SyntaxError):
+            detail = parent_error.msg
+        summary = type(parent_error).__name__ + (f": {detail}" if detail else "")
+        super().__init__(f"{where}: {summary}")
+        self.__cause__ = parent_error
+
+    def _drop_frames(self) -> None:
+        """Forgets every traceback frame (and so the script globals they point to)."""
+        seen: set[int] = set()
+        pending: list[BaseException | None] = [self]
+        while pending:
+            exc = pending.pop()
+            if exc is None or id(exc) in seen:
+                continue
+            seen.add(id(exc))
+            if exc.__traceback__ is not None:
+                traceback.clear_frames(exc.__traceback__)
+                exc.__traceback__ = None
+            pending += [exc.__cause__, exc.__context__]
+            pending += getattr(exc, "exceptions", ())  # exception groups
+
+
+#: The 1.x name of `ExecutionError`.
+ExecutionFailed = ExecutionError
+
+
+def _error_line(error: BaseException, script: str | None) -> int | None:
+    if isinstance(error, SyntaxError):
+        return error.lineno
+    line = None
+    for frame, lineno in traceback.walk_tb(error.__traceback__):
+        if script is None or frame.f_code.co_filename == script:
+            line = lineno
+    return line
+
+
+class Script:
+    """A script loaded by `load_script` or `load_code`, bound to an environment and a module.
+
+    Run it with `run` (a future), `result` (blocking) or ``await script``; ``with script:``
+    runs it and disposes it at the end of the block. It runs at most once; running it again
+    returns the same outcome.
+    """
+
+    def __init__(
+        self,
+        code: Callable[[], types.CodeType],
+        module: types.ModuleType,
+        environment: ManagedEnvironment | vs.Environment,
+        inline: bool,
+        *,
+        name: str,
+        path: str | None = None,
+        chdir: str | os.PathLike[str] | None = None,
+        owns_module: bool = True,
+    ) -> None:
+        self._code = code
+        self.module = module
+        self.environment = environment
+        self.inline = inline
+        self.name = name
+        self.path = path
+        self._chdir = chdir
+        self._owns_module = owns_module
+        self._lock = threading.Lock()
+        self._future: UnifiedFuture[None] | None = None
+        self._error: ExecutionError | None = None
+        self._disposed = False
+
+    def __repr__(self) -> str:
+        state = "disposed" if self._disposed else "loaded"
+        return f"<Script {self.name} ({state})>"
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def run(self) -> UnifiedFuture[None]:
+        """Runs the script (once) and returns a future of its completion.
+
+        With ``inline=True`` the script runs right here and the future is already done; otherwise
+        it runs in a worker thread of the current event loop (`vsengine.loops.to_thread`).
+        The future fails with `ExecutionError` if the script raised.
+        """
+        with self._lock:
+            if self._disposed:
+                raise RuntimeError(f"{self!r} has been disposed")
+            if self._future is not None:
+                return self._future
+            raw: Future[None] = Future()
+            self._future = future = UnifiedFuture.from_future(raw)
+        if self.inline:
+            self._settle(raw)
+        else:
+            started = get_loop().to_thread(self._settle, raw)
+            started.add_done_callback(lambda f: _forward_crash(f, raw))
+        return future
+
+    def result(self) -> None:
+        """Runs the script (once) and waits for it. Raises `ExecutionError` if it failed."""
+        self.run().result()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self.run().__await__()
+
+    def _settle(self, raw: Future[None]) -> None:
+        error = self._execute()
+        if error is None:
+            raw.set_result(None)
+        else:
+            self._error = error
+            # set_exception, not raise: the error carries no frame of ours.
+            raw.set_exception(error)
+
+    def _execute(self) -> ExecutionError | None:
+        with self._environment_scope(), self._script_context():
+            try:
+                code = self._code()
+                exec(code, self.module.__dict__)
+            except (Exception, SystemExit) as exc:
+                return ExecutionError(exc, self.path if self.path is not None else self.name)
+        return None
+
+    @contextlib.contextmanager
+    def _environment_scope(self) -> Iterator[None]:
+        with self.environment.use():
+            yield
+
+    @contextlib.contextmanager
+    def _script_context(self) -> Iterator[None]:
+        name = self.module.__name__
+        missing = object()
+        previous_module = sys.modules.get(name, missing)
+        sys.modules[name] = self.module
+        path_entry: str | None = None
+        if self.path is not None:
+            # A fresh string object: removed afterwards by identity, so an equal entry the
+            # application had on sys.path stays.
+            path_entry = os.path.dirname(self.path)
+            sys.path.insert(0, path_entry)
+        previous_cwd = os.getcwd() if self._chdir is not None else None
+        try:
+            if self._chdir is not None:
+                os.chdir(self._chdir)
+            yield
+        finally:
+            if previous_cwd is not None:
+                os.chdir(previous_cwd)
+            if path_entry is not None:
+                _remove_identical(sys.path, path_entry)
+            if sys.modules.get(name) is self.module:
+                if previous_module is missing:
+                    del sys.modules[name]
+                else:
+                    sys.modules[name] = previous_module  # type: ignore[assignment]
+
+    # -- results ----------------------------------------------------------------------------------
+
+    def get_variable(self, name: str, default: Any = None) -> UnifiedFuture[Any]:
+        """A (completed) future of the script's global `name`, or `default` if it has none."""
+        return UnifiedFuture.resolve(getattr(self.module, name, default))
+
+    # -- lifetime ---------------------------------------------------------------------------------
+
+    def dispose(self) -> None:
+        """Releases the script: its module globals, its error's frames and its environment.
+
+        A `ManagedEnvironment` (one created from a `Policy` or passed in) is disposed; a plain
+        ``vapoursynth.Environment`` is left alone. Idempotent.
+        """
+        with self._lock:
+            if self._disposed:
+                return
+            self._disposed = True
+            error = self._error
+        if error is not None:
+            error._drop_frames()
+        if self._owns_module:
+            self.module.__dict__.clear()
+            self.module.__dict__["__name__"] = self.module.__name__
+        if isinstance(self.environment, ManagedEnvironment):
+            self.environment.dispose()
+
+    @property
+    def disposed(self) -> bool:
+        """True once `dispose` has been called."""
+        return self._disposed
+
+    def __enter__(self) -> Self:
+        try:
+            self.result()
+        except BaseException:
+            self.dispose()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.dispose()
+
+
+def _forward_crash(started: Future[None], raw: Future[None]) -> None:
+    """If the worker could not even run `_settle` (e.g. the loop refused), fail the script."""
+    if raw.done():
+        return
+    exc = started.exception() if not started.cancelled() else None
+    with contextlib.suppress(Exception):
+        if exc is None:
+            raw.cancel()
+        else:
+            raw.set_exception(exc)
+
+
+def _remove_identical(items: list[str], entry: str) -> None:
+    for index, item in enumerate(items):
+        if item is entry:
+            del items[index]
+            return
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+def load_script(
+    script: str | os.PathLike[str],
+    environment: ScriptEnvironment = None,
+    *,
+    module: str | types.ModuleType = DEFAULT_MODULE,
+    inline: bool = True,
+    chdir: str | os.PathLike[str] | None = None,
+) -> Script:
+    """Loads the VapourSynth script at `script`; it runs when the returned `Script` is run.
+
+    Args:
+        environment: where the script runs: a `Policy` (a new environment is created; the
+            script owns it), a `ManagedEnvironment`, a ``vapoursynth.Environment``, another
+            `Script` (its environment and module are reused) or None (the current environment).
+        module: the module (or module name) whose globals the script runs in.
+        inline: run in the calling thread (True) or in a worker thread of the event loop.
+        chdir: working directory while the script runs (default: unchanged).
+
+    Raises:
+        FileNotFoundError: there is no file at `script`.
+    """
+    path = os.path.abspath(os.fspath(script))
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, "VapourSynth script not found", os.fspath(script))
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "VapourSynth script is a directory", os.fspath(script))
+
+    def read() -> types.CodeType:
+        with open(path, "rb") as f:
+            source = f.read()
+        return compile(source, path, "exec", dont_inherit=True)
+
+    return _load(read, environment, module, inline, chdir, name=os.fspath(script), path=path)
+
+
+def load_code(
+    code: str | bytes | types.CodeType,
+    environment: ScriptEnvironment = None,
+    *,
+    module: str | types.ModuleType = DEFAULT_MODULE,
+    inline: bool = True,
+    chdir: str | os.PathLike[str] | None = None,
+    filename: str = "<vapoursynth code>",
+) -> Script:
+    """Like `load_script`, for source code (or a code object) instead of a file.
+
+    `filename` names the code in tracebacks and error messages.
+    """
+    if isinstance(code, types.CodeType):
+        compiled = code
+
+        def get() -> types.CodeType:
+            return compiled
+
+        name = code.co_filename
+    else:
+        source = code
+
+        def get() -> types.CodeType:
+            return compile(source, filename, "exec", dont_inherit=True)
+
+        name = filename
+    return _load(get, environment, module, inline, chdir, name=name, path=None)
+
+
+def _load(
+    code: Callable[[], types.CodeType],
+    environment: ScriptEnvironment,
+    module: str | types.ModuleType,
+    inline: bool,
+    chdir: str | os.PathLike[str] | None,
+    *,
+    name: str,
+    path: str | None,
+) -> Script:
+    owns_module = isinstance(module, str)
+    env: ManagedEnvironment | vs.Environment
+    if environment is None:
+        current = vs.get_current_environment()
+        if current is None:
+            raise RuntimeError(
+                "no VapourSynth environment is current: pass one (or a Policy) as environment="
+            )
+        env = current
+    elif isinstance(environment, Script):
+        if environment.disposed:
+            raise RuntimeError(f"cannot reuse {environment!r}: it has been disposed")
+        env = environment.environment
+        module = environment.module
+        owns_module = environment._owns_module
+    elif isinstance(environment, Policy):
+        env = environment.new_environment()
+    elif isinstance(environment, ManagedEnvironment | vs.Environment):
+        env = environment
+    else:
+        raise TypeError(
+            "environment must be a Policy, ManagedEnvironment, vapoursynth.Environment, Script or None, "
+            f"not {type(environment).__name__}"
+        )
+    if isinstance(module, str):
+        module = types.ModuleType(module)
+    if path is not None:
+        module.__file__ = path
+    return Script(code, module, env, inline, name=name, path=path, chdir=chdir, owns_module=owns_module)
