@@ -1,6 +1,10 @@
 """Run one benchmark in one configuration, in this (fresh) process, and print the result as JSON.
 
-    python -m bench.worker CONFIG METRIC DURATION
+    python -m bench.worker CONFIG METRIC DURATION [--profile FILE]
+
+``--profile FILE`` runs the benchmark under cProfile, writes the stats to FILE (read them with
+``python -m pstats FILE``) and prints the 30 most expensive functions (own time) to stderr.
+Profiling slows Python code several-fold: use it to see where time goes, not for the numbers.
 
 The last line of stdout is a JSON object: the metric's numbers, or ``{"unavailable": reason}``
 when the configuration cannot run here, or ``{"error": text}`` when the benchmark failed.
@@ -40,14 +44,34 @@ def run(config: str, metric: str, duration: float) -> dict[str, Any]:
         return {"unavailable": f"not implemented by the loop: {exc!r}"}
 
 
+def _profiled(path: str, config: str, metric: str, duration: float) -> dict[str, Any]:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        return run(config, metric, duration)
+    finally:
+        profiler.disable()
+        profiler.dump_stats(path)
+        pstats.Stats(path, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    profile_to = None
+    if len(args) == 5 and args[3] == "--profile":
+        profile_to, args = args[4], args[:3]
     if len(args) != 3:
         print(__doc__, file=sys.stderr)
         return 2
     config, metric, duration = args[0], args[1], float(args[2])
     try:
-        result = run(config, metric, duration)
+        if profile_to is None:
+            result = run(config, metric, duration)
+        else:
+            result = _profiled(profile_to, config, metric, duration)
     except BaseException as exc:  # report any failure as data: the runner keeps going
         traceback.print_exc()
         result = {"error": f"{type(exc).__name__}: {exc}"}
