@@ -160,7 +160,7 @@ def _run_qtinter_owner(binding: str, main: Callable[[Ctx], Coroutine[Any, Any, R
     if not hasattr(qtinter, "new_event_loop"):
         raise Unavailable("qtinter.new_event_loop does not exist yet")
     ctx = _qtinter_ctx(f"qtinter-owner-{binding.lower()}", qtcore, qtinter)
-    return asyncio.run(main(ctx), loop_factory=qtinter.new_event_loop)  # type: ignore[no-any-return]
+    return asyncio.run(main(ctx), loop_factory=qtinter.new_event_loop)
 
 
 def _run_qtinter_guest(binding: str, main: Callable[[Ctx], Coroutine[Any, Any, Result]]) -> Result:
@@ -206,7 +206,7 @@ def _run_qasync(binding: str, main: Callable[[Ctx], Coroutine[Any, Any, Result]]
         signal.connect(qasync.asyncSlot()(coro_fn))
 
     ctx = Ctx(f"qasync-{binding.lower()}", qtcore, "qasync.asyncSlot", connect)
-    return asyncio.run(main(ctx), loop_factory=lambda: qasync.QEventLoop(app))  # type: ignore[no-any-return]
+    return asyncio.run(main(ctx), loop_factory=lambda: qasync.QEventLoop(app))
 
 
 def _run_qtasyncio(main: Callable[[Ctx], Coroutine[Any, Any, Result]]) -> Result:

@@ -115,8 +115,8 @@ def plan(configs: list[str], metrics: list[str]) -> list[tuple[str, str]]:
             if metric.needs_qt and config == "asyncio":
                 continue
             if config == "asyncio" and metric.binding_reference:
-                wanted = {_binding(c) for c in configs} - {None}
-                pairs.extend((BINDING_REFERENCES[b], name) for b in sorted(wanted))  # type: ignore[index]
+                wanted = sorted({b for c in configs if (b := _binding(c)) is not None})
+                pairs.extend((BINDING_REFERENCES[b], name) for b in wanted)
                 continue
             pairs.append((config, name))
     return pairs
