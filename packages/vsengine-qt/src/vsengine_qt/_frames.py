@@ -1,0 +1,447 @@
+"""Frames of a node, requested ahead and handed to the Qt thread in order.
+
+One engine (:class:`FramePump`) serves two front ends: :class:`FrameStream`, a QObject with signals for
+widget code, and :class:`FrameIterator`, an async iterator for coroutines (:func:`frames`).
+
+How a frame travels: the pump asks VapourSynth for up to ``prefetch`` frames ahead
+(``get_frame_async``). Each completion runs on a VapourSynth thread, where it only appends the frame to
+an inbox (a deque); the first completion of a burst also schedules one drain on the asyncio loop that
+qtinter runs inside Qt. The drain runs on the Qt thread, takes everything in the inbox at once, puts
+frames in order, delivers the ones that are next, and tops the window up again. So a Qt dispatch
+carries as many frames as completed since the last one, instead of one signal per frame.
+
+Seeking starts a new generation: frames of the old one that are still being rendered are dropped as
+they arrive, and requests for the new position go out at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
+
+import vapoursynth as vs
+
+from vsengine_qt._qt import QtCore, Signal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+__all__ = ["Delivered", "FrameIterator", "FramePump", "FrameStream", "default_prefetch", "frames"]
+
+
+class Delivered(NamedTuple):
+    """A frame handed to the Qt thread."""
+
+    #: The frame number.
+    n: int
+    #: The frame, or what the pump's ``transform`` made of it (e.g. a QImage).
+    value: Any
+    #: Seconds from the request to the moment the frame (and its transform) was ready.
+    seconds: float
+
+
+def default_prefetch() -> int:
+    """Twice VapourSynth's thread count in the current environment (at least 4)."""
+    try:
+        threads = vs.core.num_threads
+    except Exception:  # no environment is current
+        threads = 4
+    return max(4, 2 * threads)
+
+
+def _check_node(node: object) -> vs.VideoNode:
+    if isinstance(node, vs.AudioNode):
+        raise TypeError(
+            "frames are delivered for video nodes only: an audio node (vs.AudioNode) was given"
+        )
+    if not isinstance(node, vs.VideoNode):
+        raise TypeError(f"expected a vapoursynth.VideoNode, got {type(node).__name__}")
+    return node
+
+
+class FramePump:
+    """Requests the frames ``[start, end)`` of a node and hands them, in order, to ``deliver``.
+
+    Every method, and ``deliver``/``fail``/``done``, runs on the thread of ``loop`` (the Qt thread when
+    qtinter runs in guest mode). ``transform`` runs on VapourSynth's threads as each frame completes.
+    At most ``prefetch`` frames are requested and not yet :meth:`release`-d.
+    """
+
+    def __init__(
+        self,
+        node: vs.VideoNode,
+        deliver: Callable[[Delivered], None],
+        fail: Callable[[int, BaseException], None],
+        done: Callable[[], None],
+        *,
+        prefetch: int | None = None,
+        transform: Callable[[vs.VideoFrame], Any] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        auto_release: bool = True,
+    ) -> None:
+        self._node = _check_node(node)
+        if prefetch is None:
+            prefetch = default_prefetch()
+        if prefetch < 1:
+            raise ValueError(f"prefetch must be at least 1, got {prefetch}")
+        self._prefetch = prefetch
+        self._deliver = deliver
+        self._fail = fail
+        self._done = done
+        self._transform = transform
+        self._auto_release = auto_release
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise RuntimeError(
+                    "frames are delivered through the running asyncio loop: create the pump on the Qt "
+                    "thread while qtinter's loop runs (see vsengine_qt.setup()), or pass loop=..."
+                ) from None
+        self._loop = loop
+        self._generation = 0
+        self._next_request = 0
+        self._next_deliver = 0
+        self._end = 0
+        self._unreleased = 0  # requested and not released (the window)
+        self._ready: dict[int, tuple[Any, BaseException | None, float]] = {}
+        self._inbox: collections.deque[tuple[int, int, Any, BaseException | None, float]] = collections.deque()
+        self._wake_pending = False
+        self._running = False
+        self._closed = False
+        self._paused = False
+
+    @property
+    def node(self) -> vs.VideoNode:
+        return self._node
+
+    @property
+    def prefetch(self) -> int:
+        return self._prefetch
+
+    @property
+    def position(self) -> int:
+        """The number of the next frame to be delivered."""
+        return self._next_deliver
+
+    @property
+    def end(self) -> int:
+        return self._end
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`seek` and the delivery of the last frame (or :meth:`stop`)."""
+        return self._running
+
+    def seek(self, start: int, end: int | None = None) -> None:
+        """Drop whatever is in flight and deliver ``[start, end)`` from now on (``end``: the clip's end)."""
+        if self._closed:
+            raise RuntimeError("this frame pump is closed")
+        num_frames = self._node.num_frames
+        if end is None:
+            end = num_frames
+        if not 0 <= start <= num_frames:
+            raise IndexError(f"start frame {start} is outside the clip (0..{num_frames - 1})")
+        if not start <= end <= num_frames:
+            raise IndexError(f"end frame {end} must lie between start ({start}) and the clip's length ({num_frames})")
+        self._generation += 1
+        self._ready.clear()
+        self._next_request = self._next_deliver = start
+        self._end = end
+        self._unreleased = 0
+        self._running = True
+        self._fill()
+        if start == end:
+            self._finish()
+
+    def stop(self) -> None:
+        """Stop: nothing more is requested or delivered; frames in flight are dropped on arrival."""
+        self._generation += 1
+        self._ready.clear()
+        self._running = False
+
+    def pause(self) -> None:
+        """Stop requesting new frames (frames in flight are still delivered)."""
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
+        if self._running:
+            self._fill()
+
+    def close(self) -> None:
+        self.stop()
+        self._closed = True
+
+    def release(self, count: int = 1) -> None:
+        """The consumer is done with ``count`` delivered frames: the window moves on."""
+        self._unreleased -= count
+        if self._running:
+            self._fill()
+
+    # -- VapourSynth threads ------------------------------------------------------------------
+
+    def _request(self, n: int, generation: int) -> None:
+        requested = time.perf_counter()
+        transform = self._transform
+        inbox = self._inbox
+
+        def completed(frame: vs.VideoFrame | None, error: BaseException | None) -> None:
+            value: Any = frame
+            if error is None and transform is not None:
+                try:
+                    value = transform(frame)  # type: ignore[arg-type]
+                except BaseException as exc:
+                    value, error = None, exc
+            inbox.append((generation, n, value, error, time.perf_counter() - requested))
+            if not self._wake_pending:
+                self._wake_pending = True
+                try:
+                    self._loop.call_soon_threadsafe(self._drain)
+                except RuntimeError:
+                    pass  # the loop is closed: nobody is left to deliver to
+
+        self._node.get_frame_async(n, completed)
+
+    # -- the loop's thread -----------------------------------------------------------------------
+
+    def _fill(self) -> None:
+        if self._paused:
+            return
+        generation = self._generation
+        while self._unreleased < self._prefetch and self._next_request < self._end:
+            n = self._next_request
+            self._next_request = n + 1
+            self._unreleased += 1
+            self._request(n, generation)
+
+    def _drain(self) -> None:
+        # Clear the flag before emptying the inbox: a completion after this point schedules a new drain.
+        self._wake_pending = False
+        inbox = self._inbox
+        ready = self._ready
+        generation = self._generation
+        while inbox:
+            item_generation, n, value, error, seconds = inbox.popleft()
+            if item_generation == generation:
+                ready[n] = (value, error, seconds)
+        self._deliver_ready()
+
+    def _deliver_ready(self) -> None:
+        if not self._running:
+            return
+        ready = self._ready
+        generation = self._generation
+        while self._next_deliver in ready:
+            n = self._next_deliver
+            value, error, seconds = ready.pop(n)
+            self._next_deliver = n + 1
+            if error is not None:
+                self._fail(n, error)
+            else:
+                self._deliver(Delivered(n, value, seconds))
+            if self._generation != generation:
+                return  # the consumer seeked or stopped from inside its callback
+            if self._auto_release:
+                self._unreleased -= 1
+        if self._next_deliver >= self._end:
+            self._finish()
+        else:
+            self._fill()
+
+    def _finish(self) -> None:
+        if self._running:
+            self._running = False
+            self._done()
+
+
+class FrameStream(QtCore.QObject):
+    """Frames of a node delivered to widget code as Qt signals, in order, on the Qt thread.
+
+    ``frameReady(n, value, seconds)`` carries each frame (or what ``transform`` made of it, e.g. a
+    QImage from :func:`vsengine_qt.frame_to_qimage`), ``frameFailed(n, error)`` a frame that failed to
+    render, and ``finished()`` follows the last frame of the range. :meth:`seek` restarts anywhere;
+    frames of the old position that are still rendering are dropped.
+    """
+
+    frameReady = Signal(int, object, float)  # noqa: N815 (Qt naming)
+    frameFailed = Signal(int, object)  # noqa: N815
+    finished = Signal()
+
+    def __init__(
+        self,
+        node: vs.VideoNode,
+        *,
+        prefetch: int | None = None,
+        transform: Callable[[vs.VideoFrame], Any] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        parent: QtCore.QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._pump = FramePump(
+            node,
+            self._on_frame,
+            self._on_failure,
+            self._on_done,
+            prefetch=prefetch,
+            transform=transform,
+            loop=loop,
+        )
+
+    @property
+    def pump(self) -> FramePump:
+        return self._pump
+
+    @property
+    def position(self) -> int:
+        return self._pump.position
+
+    @property
+    def running(self) -> bool:
+        return self._pump.running
+
+    def seek(self, start: int, end: int | None = None) -> None:
+        """Deliver ``[start, end)`` from now on; whatever was in flight is dropped."""
+        self._pump.seek(start, end)
+
+    def stop(self) -> None:
+        self._pump.stop()
+
+    def pause(self) -> None:
+        self._pump.pause()
+
+    def resume(self) -> None:
+        self._pump.resume()
+
+    def close(self) -> None:
+        self._pump.close()
+
+    def _on_frame(self, delivered: Delivered) -> None:
+        self.frameReady.emit(delivered.n, delivered.value, delivered.seconds)
+
+    def _on_failure(self, n: int, error: BaseException) -> None:
+        self.frameFailed.emit(n, error)
+
+    def _on_done(self) -> None:
+        self.finished.emit()
+
+
+class FrameIterator:
+    """An async iterator over :class:`Delivered` frames, in order; :meth:`seek` jumps elsewhere.
+
+    A frame that failed to render raises its error from ``__anext__`` at its position; iterating
+    again continues with the next frame. Close it (``async with``, :meth:`aclose` or :meth:`close`)
+    to stop requesting frames.
+    """
+
+    def __init__(
+        self,
+        node: vs.VideoNode,
+        start: int = 0,
+        end: int | None = None,
+        *,
+        prefetch: int | None = None,
+        transform: Callable[[vs.VideoFrame], Any] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self._buffer: collections.deque[Delivered | tuple[int, BaseException]] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._finished = False
+        self._pump = FramePump(
+            node,
+            self._on_frame,
+            self._on_failure,
+            self._on_done,
+            prefetch=prefetch,
+            transform=transform,
+            loop=loop,
+            auto_release=False,
+        )
+        self.seek(start, end)
+
+    @property
+    def pump(self) -> FramePump:
+        return self._pump
+
+    def seek(self, start: int, end: int | None = None) -> None:
+        """Continue with frame ``start`` (up to ``end``, default the clip's end); frames buffered or in
+        flight for the old position are dropped."""
+        self._buffer.clear()
+        self._finished = False
+        self._pump.seek(start, end)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _on_frame(self, delivered: Delivered) -> None:
+        self._buffer.append(delivered)
+        self._wake()
+
+    def _on_failure(self, n: int, error: BaseException) -> None:
+        self._buffer.append((n, error))
+        self._wake()
+
+    def _on_done(self) -> None:
+        self._finished = True
+        self._wake()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Delivered:
+        buffer = self._buffer
+        while not buffer:
+            if self._finished or not self._pump.running:
+                raise StopAsyncIteration
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        item = buffer.popleft()
+        self._pump.release()
+        if isinstance(item, Delivered):
+            return item
+        n, error = item
+        raise error
+
+    def close(self) -> None:
+        self._buffer.clear()
+        self._pump.close()
+        self._wake()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def frames(
+    node: vs.VideoNode,
+    start: int = 0,
+    end: int | None = None,
+    *,
+    prefetch: int | None = None,
+    transform: Callable[[vs.VideoFrame], Any] | None = None,
+) -> FrameIterator:
+    """Iterate over the frames ``[start, end)`` of ``node`` on the running loop's thread, in order.
+
+    ``prefetch`` frames are rendered ahead (default :func:`default_prefetch`); ``transform`` (e.g.
+    :func:`vsengine_qt.frame_to_qimage`) runs on VapourSynth's threads as each frame completes::
+
+        async with vsengine_qt.frames(node) as it:
+            async for delivered in it:
+                show(delivered.n, delivered.value)
+    """
+    return FrameIterator(node, start, end, prefetch=prefetch, transform=transform)

@@ -1,0 +1,163 @@
+"""VapourSynth frames as QImages.
+
+Qt has no planar image format, and VapourSynth has no packed one. The conversion therefore happens in
+two steps:
+
+1. :func:`qimage_node` turns a video node into one whose frames are already laid out the way a QImage
+   stores them: GRAY8 and GRAY16 stay as they are, everything else becomes 8-bit RGB (YUV through a
+   resize whose matrix defaults from the frame properties) packed into 32-bit pixels by VapourSynth
+   itself, on its own threads (transposes and a weave: pure memory moves, no per-pixel Python).
+2. :func:`frame_to_qimage` wraps the frame's plane memory in a QImage with the frame's stride and
+   detaches it with a single copy, so the image outlives the frame.
+
+RGB24 frames that did not go through :func:`qimage_node` are packed in Python (no numpy), which costs
+a few milliseconds per 1080p frame on the calling thread; prefer :func:`qimage_node` for video.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+
+import vapoursynth as vs
+
+from vsengine_qt._qt import QtGui, image_over_memory
+
+__all__ = ["PACKED_PROP", "default_matrix", "frame_to_qimage", "qimage_node"]
+
+#: Frame property that marks frames packed by :func:`qimage_node` (value 1: 32-bit RGB, 4 bytes a pixel).
+PACKED_PROP = "VSQtPackedRGB32"
+
+_Format = QtGui.QImage.Format
+
+#: Byte order of ``QImage.Format_RGB32`` in memory: one 32-bit ``0xffRRGGBB`` word in native endianness.
+_RGB32_ORDER = "BGRX" if sys.byteorder == "little" else "XRGB"
+
+
+def default_matrix(width: int, height: int) -> vs.MatrixCoefficients:
+    """The YUV matrix assumed when a frame does not say: BT.709 for HD and larger, BT.601 (170M) for SD."""
+    if width > 1024 or height > 576:
+        return vs.MATRIX_BT709
+    return vs.MATRIX_ST170_M
+
+
+def _check_video(node: object) -> vs.VideoNode:
+    if isinstance(node, vs.AudioNode):
+        raise TypeError(
+            "an audio node cannot be converted to images: pass a video node (vs.VideoNode), "
+            "e.g. the clip you set with set_output(), not its audio"
+        )
+    if not isinstance(node, vs.VideoNode):
+        raise TypeError(f"expected a vapoursynth.VideoNode, got {type(node).__name__}")
+    return node
+
+
+def _weave(top: vs.VideoNode, bottom: vs.VideoNode) -> vs.VideoNode:
+    """Interleave the rows of two clips: top row 0, bottom row 0, top row 1, ..."""
+    core = vs.core
+    return core.std.SelectEvery(core.std.DoubleWeave(core.std.Interleave([top, bottom]), tff=True), 2, 0)
+
+
+def _pack_rgb32(rgb: vs.VideoNode) -> vs.VideoNode:
+    """Pack an RGB24 clip into a GRAY8 clip 4x as wide whose rows are QImage.Format_RGB32 scanlines."""
+    core = vs.core
+    # Columns become rows, rows are interleaved by weaving, rows become columns again.
+    planes = {c: core.std.Transpose(core.std.ShufflePlanes(rgb, i, vs.GRAY)) for i, c in enumerate("RGB")}
+    planes["X"] = core.std.Expr(planes["R"], "255")
+    a, b, c, d = (planes[ch] for ch in _RGB32_ORDER)
+    packed = core.std.Transpose(_weave(_weave(a, c), _weave(b, d)))
+    return core.std.SetFrameProps(packed, **{PACKED_PROP: 1})
+
+
+def qimage_node(node: vs.VideoNode, *, matrix: int | None = None) -> vs.VideoNode:
+    """A node whose frames :func:`frame_to_qimage` converts with a single copy.
+
+    - GRAY8 and GRAY16 come back unchanged; other grey formats become GRAY16.
+    - RGB24 is packed into 32-bit pixels; high-bit-depth and float RGB go through 8-bit first.
+    - YUV becomes RGB through a bicubic resize. The matrix comes from each frame's ``_Matrix``
+      property; where that is missing or unspecified, ``matrix`` is used, and without it
+      :func:`default_matrix` of the clip's size (BT.709 for HD, BT.601 for SD).
+
+    Call it where the node's environment is current (in a script, or inside ``env.use()``): the
+    conversion filters come from that environment's core. Raises ``TypeError`` for an audio node.
+    """
+    node = _check_video(node)
+    fmt = node.format
+    core = vs.core
+    if fmt is None:
+        # Variable format: every frame goes through the resize; assume HD unless the size is fixed.
+        rgb = core.resize.Bicubic(
+            node, format=vs.RGB24, matrix_in=matrix if matrix is not None else vs.MATRIX_BT709
+        )
+        return _pack_rgb32(rgb)
+    if fmt.color_family == vs.GRAY:
+        if fmt.sample_type == vs.INTEGER and fmt.bits_per_sample in (8, 16):
+            return node
+        return core.resize.Point(node, format=vs.GRAY16)
+    if fmt.color_family == vs.RGB:
+        if fmt.id != vs.RGB24:
+            node = core.resize.Point(node, format=vs.RGB24)
+        return _pack_rgb32(node)
+    if fmt.color_family == vs.YUV:
+        if matrix is None:
+            matrix = default_matrix(node.width, node.height) if node.width else vs.MATRIX_BT709
+        # Frame properties win over matrix_in; matrix_in only fills in where _Matrix is missing or 2.
+        return _pack_rgb32(core.resize.Bicubic(node, format=vs.RGB24, matrix_in=matrix))
+    raise ValueError(f"cannot convert {fmt.name} frames to images: unknown colour family")
+
+
+def _pack_rgb24_in_python(frame: vs.VideoFrame) -> QtGui.QImage:
+    width, height = frame.width, frame.height
+    row_bytes = width * 4
+    out = bytearray(b"\xff") * (row_bytes * height)
+    planes = {"R": 0, "G": 1, "B": 2}
+    for position, channel in enumerate(_RGB32_ORDER):
+        if channel == "X":
+            continue
+        plane = planes[channel]
+        stride = frame.get_stride(plane)
+        address = frame.get_read_ptr(plane).value
+        assert address is not None
+        # A flat view of the plane including the padding at the end of each row (no copy).
+        flat = memoryview((ctypes.c_ubyte * (stride * height)).from_address(address)).cast("B")
+        if stride == width:
+            out[position::4] = flat
+        else:
+            for y in range(height):
+                start = y * row_bytes + position
+                out[start : start + row_bytes : 4] = flat[y * stride : y * stride + width]
+    # The QImage views the bytearray; copy() gives it memory of its own.
+    image = QtGui.QImage(out, width, height, row_bytes, _Format.Format_RGB32)
+    return image.copy()
+
+
+def frame_to_qimage(frame: vs.VideoFrame) -> QtGui.QImage:
+    """Convert a frame to a QImage that owns its pixels (the frame can be released at once).
+
+    Accepts frames of a :func:`qimage_node` (one copy), GRAY8 (``Format_Grayscale8``), GRAY16
+    (``Format_Grayscale16``) and RGB24 (packed in Python: slower, prefer :func:`qimage_node`).
+    Other formats raise ``ValueError`` naming the format: convert their node with :func:`qimage_node`.
+    """
+    if isinstance(frame, vs.AudioFrame):
+        raise TypeError("an audio frame cannot be converted to an image")
+    if not isinstance(frame, vs.VideoFrame):
+        raise TypeError(f"expected a vapoursynth.VideoFrame, got {type(frame).__name__}")
+    fmt = frame.format
+    address = frame.get_read_ptr(0).value
+    assert address is not None
+    stride = frame.get_stride(0)
+    if frame.props.get(PACKED_PROP) == 1:
+        image = image_over_memory(address, frame.width // 4, frame.height, stride, _Format.Format_RGB32)
+    elif fmt.color_family == vs.GRAY and fmt.sample_type == vs.INTEGER and fmt.bits_per_sample == 8:
+        image = image_over_memory(address, frame.width, frame.height, stride, _Format.Format_Grayscale8)
+    elif fmt.color_family == vs.GRAY and fmt.sample_type == vs.INTEGER and fmt.bits_per_sample == 16:
+        image = image_over_memory(address, frame.width, frame.height, stride, _Format.Format_Grayscale16)
+    elif fmt.id == vs.RGB24:
+        return _pack_rgb24_in_python(frame)
+    else:
+        raise ValueError(
+            f"frame_to_qimage() cannot convert {fmt.name} frames directly; "
+            "convert the node with vsengine_qt.qimage_node(node) first"
+        )
+    # The image views the frame's memory: one copy detaches it before the frame goes away.
+    return image.copy()
