@@ -458,7 +458,7 @@ METRICS: dict[str, Metric] = {
         Metric(
             "idle",
             idle_cpu,
-            (Value("cpu_ms", "CPU while idle (per idle period)", "ms", False, ("idle", 1.0)),),
+            (Value("cpu_ms", "CPU time used while idle", "ms", False, ("idle", 1.0)),),
             idle=True,
         ),
         Metric(

@@ -282,7 +282,7 @@ def header(args: argparse.Namespace, load_before: tuple[float, ...], load_after:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 0.1 s per benchmark")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3; 1 with --quick)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5; 1 with --quick)")
     parser.add_argument("--duration", type=float, default=None, help="seconds of work per benchmark (0.5)")
     parser.add_argument("--idle", type=float, default=None, help="seconds of the idle-CPU benchmark (2.0)")
     parser.add_argument("--configs", nargs="+", default=["*"], help="configuration name patterns")
@@ -292,7 +292,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None, help="seed of the per-round shuffle")
     args = parser.parse_args(argv)
     if args.rounds is None:
-        args.rounds = 1 if args.quick else 3
+        args.rounds = 1 if args.quick else 5
     if args.duration is None:
         args.duration = 0.1 if args.quick else 0.5
     if args.idle is None:
