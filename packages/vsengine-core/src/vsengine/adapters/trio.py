@@ -1,0 +1,161 @@
+"""The trio adapter: :class:`TrioEventLoop`."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import math
+from concurrent.futures import Future
+from typing import TYPE_CHECKING
+
+import trio
+
+from vsengine.loops import Cancelled, EventLoop
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+__all__ = ["TrioEventLoop"]
+
+
+def _run_into[R](future: Future[R], func: Callable[[], R]) -> None:
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        result = func()
+    except trio.Cancelled:
+        future.set_exception(Cancelled())
+    except BaseException as exc:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+class TrioEventLoop(EventLoop):
+    """Runs vsengine's callbacks in a trio run.
+
+    ``nursery`` hosts the tasks that wait for :meth:`to_thread` workers; ``limiter`` limits those
+    worker threads (trio's default limiter if ``None``). Attach it from inside the trio run
+    (``set_loop(TrioEventLoop(nursery))``). Detaching never cancels the nursery: it belongs to you.
+    """
+
+    def __init__(self, nursery: trio.Nursery, limiter: trio.CapacityLimiter | None = None) -> None:
+        self.nursery = nursery
+        self.limiter = limiter
+        self._token: trio.lowlevel.TrioToken | None = None
+
+    def attach(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+
+    def detach(self) -> None:
+        pass  # work already scheduled still completes; the nursery is the user's
+
+    @property
+    def token(self) -> trio.lowlevel.TrioToken:
+        if self._token is None:
+            raise RuntimeError(
+                "TrioEventLoop is not attached: call vsengine.loops.set_loop() inside trio.run()."
+            )
+        return self._token
+
+    def _in_trio_thread(self) -> bool:
+        try:
+            return trio.lowlevel.current_trio_token() is self._token
+        except RuntimeError:
+            return False
+
+    def _soon(self, future: Future[object], callback: Callable[[], object]) -> None:
+        try:
+            self.token.run_sync_soon(callback)
+        except (trio.RunFinishedError, RuntimeError) as exc:
+            future.set_exception(RuntimeError(f"The trio run is not available: {exc}"))
+
+    def from_thread[**P, R](self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        future: Future[R] = Future()
+        call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+        self._soon(future, functools.partial(_run_into, future, call))  # type: ignore[arg-type]
+        return future
+
+    def to_thread[**P, R](self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        future: Future[R] = Future()
+        call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+
+        async def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = await trio.to_thread.run_sync(call, limiter=self.limiter)
+            except trio.Cancelled:
+                future.set_exception(Cancelled())
+                raise
+            except BaseException as exc:
+                future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                future.set_result(result)
+
+        def spawn() -> None:
+            try:
+                self.nursery.start_soon(run)
+            except RuntimeError as exc:  # the nursery is closed
+                if not future.done():
+                    future.set_exception(exc)
+
+        if self._in_trio_thread():
+            spawn()
+        else:
+            self._soon(future, spawn)  # type: ignore[arg-type]
+        return future
+
+    def next_cycle(self) -> Future[None]:
+        future: Future[None] = Future()
+        deadline = math.inf
+        if self._in_trio_thread():
+            with contextlib.suppress(RuntimeError):
+                deadline = trio.current_effective_deadline()
+
+        def continuation() -> None:
+            if future.done():
+                return
+            if deadline <= trio.current_time() or self.nursery.cancel_scope.cancel_called:
+                future.set_exception(Cancelled())
+            else:
+                future.set_result(None)
+
+        self._soon(future, continuation)  # type: ignore[arg-type]
+        return future
+
+    async def await_future[R](self, future: Future[R]) -> R:
+        if future.done():
+            await trio.lowlevel.checkpoint()
+        else:
+            token = trio.lowlevel.current_trio_token()
+            event = trio.Event()
+
+            def wake(_: Future[R]) -> None:
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(event.set)
+
+            future.add_done_callback(wake)
+            try:
+                await event.wait()
+            except trio.Cancelled:
+                future.cancel()
+                raise
+        with self.wrap_cancelled():
+            return future.result()
+
+    @contextlib.contextmanager
+    def _translate(self) -> Iterator[None]:
+        try:
+            yield
+        except Cancelled as exc:
+            raise trio.Cancelled._create() from exc
+
+    def wrap_cancelled(self) -> contextlib.AbstractContextManager[None]:
+        return self._translate()
+
+    def __repr__(self) -> str:
+        return f"<TrioEventLoop nursery={self.nursery!r}>"
