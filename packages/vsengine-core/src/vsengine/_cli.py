@@ -1,0 +1,263 @@
+"""The `vsengine` command line: ``vsengine render [SCRIPT] -o out.y4m``.
+
+Renders a VapourSynth script (or the built-in demo clip) through the asyncio adapter and
+`vsengine.video.render`, writes Y4M (or raw planes), and shows progress and frames/s on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import sys
+import time
+from typing import IO, TYPE_CHECKING
+
+import vapoursynth as vs
+
+from vsengine import __version__
+from vsengine._demo import demo_clip
+from vsengine.adapters.asyncio import AsyncIOLoop
+from vsengine.loops import get_loop, set_loop
+from vsengine.policy import ContextVarStore, ManagedEnvironment, Policy
+from vsengine.video import render
+from vsengine.vpy import ExecutionError, Script, load_script
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+__all__ = ["main"]
+
+PROG = "vsengine"
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit status 1."""
+
+
+# -- arguments -------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Run VapourSynth through vsengine from the command line."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__} (VapourSynth {vs.__version__})"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    rend = commands.add_parser(
+        "render",
+        help="render a script (or the built-in demo clip) to Y4M or raw video",
+        description=(
+            "Render SCRIPT (a .vpy file; without it, a built-in demo clip) through the asyncio "
+            "adapter and write it as Y4M (default) or raw planes. Progress and frames/s go to stderr."
+        ),
+    )
+    rend.add_argument("script", nargs="?", metavar="SCRIPT", help="VapourSynth script (default: demo clip)")
+    rend.add_argument(
+        "-o", "--output", default="-", metavar="FILE", help="output file, '-' for stdout (default: -)"
+    )
+    rend.add_argument(
+        "--output-index", type=int, default=0, metavar="N", help="which output of the script (default: 0)"
+    )
+    rend.add_argument(
+        "--frames",
+        metavar="START-END",
+        help="render only frames START to END (inclusive; either may be omitted)",
+    )
+    rend.add_argument(
+        "--prefetch",
+        type=int,
+        default=0,
+        metavar="N",
+        help="frames requested at once (default: number of VapourSynth threads)",
+    )
+    kind = rend.add_mutually_exclusive_group()
+    kind.add_argument("--y4m", dest="y4m", action="store_true", default=True, help="write Y4M (default)")
+    kind.add_argument("--raw", dest="y4m", action="store_false", help="write raw planes, no headers")
+    bar = rend.add_mutually_exclusive_group()
+    bar.add_argument(
+        "--progress", dest="progress", action="store_true", default=None, help="always show the progress bar"
+    )
+    bar.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="never show the progress bar"
+    )
+    return parser
+
+
+def parse_frames(spec: str, count: int) -> tuple[int, int]:
+    """Parses ``START-END`` (inclusive, either side optional, or a single frame ``N``)."""
+    match = re.fullmatch(r"\s*(\d*)\s*(-?)\s*(\d*)\s*", spec)
+    if match is None or not (match[1] or match[3]) or (not match[2] and not match[1]):
+        raise UsageError(f"bad --frames {spec!r}: expected START-END, START-, -END or N")
+    start = int(match[1]) if match[1] else 0
+    end = (int(match[3]) if match[3] else count - 1) if match[2] else start
+    if start > end:
+        raise UsageError(f"bad --frames {spec!r}: START ({start}) is after END ({end})")
+    if end >= count:
+        raise UsageError(f"bad --frames {spec!r}: the clip has {count} frames (0 to {count - 1})")
+    return start, end
+
+
+# -- progress --------------------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress bar with frames/s on a terminal stream."""
+
+    def __init__(self, stream: IO[str], total: int, *, live: bool) -> None:
+        self._stream = stream
+        self._total = total
+        self._live = live
+        self._start = time.perf_counter()
+        self._last_draw = 0.0
+        self.done = 0
+        self._drawn = -1
+
+    def update(self, done: int) -> None:
+        self.done = done
+        if not self._live:
+            return
+        now = time.perf_counter()
+        if done < self._total and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        self._drawn = self.done
+        elapsed = max(now - self._start, 1e-9)
+        rate = self.done / elapsed
+        fraction = self.done / self._total if self._total else 1.0
+        width = 30
+        filled = int(fraction * width)
+        bar = "#" * filled + "-" * (width - filled)
+        eta = (
+            f" ETA {(self._total - self.done) / rate:5.1f} s" if rate > 0 and self.done < self._total else ""
+        )
+        self._stream.write(
+            f"\r[{bar}] {self.done}/{self._total} frames {fraction:4.0%} {rate:8.1f} frames/s{eta}   "
+        )
+        self._stream.flush()
+
+    def finish(self) -> str:
+        """Ends the bar and returns the summary line."""
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        if self._live:
+            if self._drawn != self.done:
+                self._draw(time.perf_counter())
+            self._stream.write("\n")
+        return f"{self.done} frames in {elapsed:.2f} s ({self.done / elapsed:.1f} frames/s)"
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _open_output(path: str) -> Iterator[IO[bytes]]:
+    if path == "-":
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write video to a terminal: pass -o FILE or redirect stdout")
+        sys.stdout.flush()
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    try:
+        f = open(path, "wb")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with f:
+        yield f
+
+
+def _select_output(env: ManagedEnvironment, index: int, source: str) -> vs.VideoNode:
+    outputs = env.outputs
+    if index not in outputs:
+        have = ", ".join(str(i) for i in sorted(outputs)) or "none"
+        raise UsageError(f"{source} has no output {index} (outputs: {have}); set one with clip.set_output()")
+    output = outputs[index]
+    if isinstance(output, vs.AudioNode):
+        raise UsageError(f"output {index} of {source} is audio; vsengine render writes video only")
+    return output.clip
+
+
+async def _render(
+    node: vs.VideoNode, env: ManagedEnvironment, out: IO[bytes], args: argparse.Namespace
+) -> str:
+    """Writes every chunk of `render` to `out` in order; returns the summary line."""
+    previous = get_loop()
+    set_loop(AsyncIOLoop())
+    live = args.progress if args.progress is not None else sys.stderr.isatty()
+    progress = Progress(sys.stderr, node.num_frames, live=live)
+    try:
+        async for n, data in render(node, env, prefetch=args.prefetch, y4m=args.y4m):
+            out.write(data)
+            if n >= 0:  # -1 is the Y4M stream header
+                progress.update(n + 1)
+    finally:
+        summary = progress.finish()
+        set_loop(previous)
+    return summary
+
+
+def _run_render(args: argparse.Namespace) -> int:
+    policy = Policy(ContextVarStore())
+    script: Script | None = None
+    env: ManagedEnvironment | None = None
+    with policy:
+        try:
+            if args.script is None:
+                source = "the demo clip"
+                env = policy.new_environment()
+                with env.use():
+                    demo_clip().set_output(0)
+            else:
+                source = args.script
+                script = load_script(args.script, policy)
+                assert isinstance(script.environment, ManagedEnvironment)
+                env = script.environment
+                script.result()
+            node = _select_output(env, args.output_index, source)
+            if args.frames is not None:
+                start, end = parse_frames(args.frames, node.num_frames)
+                node = node[start : end + 1]
+            with _open_output(args.output) as out:
+                summary = asyncio.run(_render(node, env, out, args))
+            del node
+        finally:
+            if script is not None:
+                script.dispose()
+            elif env is not None:
+                env.dispose()
+    print(summary, file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `vsengine` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "render":
+            return _run_render(args)
+        raise AssertionError(args.command)  # pragma: no cover (argparse rejects the rest)
+    except (UsageError, ValueError, FileNotFoundError, IsADirectoryError, ExecutionError, vs.Error) as exc:
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader of stdout went away (e.g. `| head`): not an error of ours.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, FileNotFoundError | IsADirectoryError) and exc.filename is not None:
+        return f"{exc.strerror}: {exc.filename}"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
