@@ -104,7 +104,10 @@ class ReleaseQueue:
             for entry in mine:
                 reason = self._safe_in_use(entry)
                 if reason is not None:
-                    _logger.warning(
+                    # Frames in use are what a user notices; stale node references are common.
+                    level = logging.WARNING if reason.endswith("frames") else logging.DEBUG
+                    _logger.log(
+                        level,
                         "Releasing %s while %s still in use: they are invalid from now on.",
                         entry.name,
                         reason,

@@ -19,6 +19,7 @@ import warnings
 import weakref
 from abc import ABC, abstractmethod
 from contextvars import ContextVar
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Self
 
 import vapoursynth as vs
@@ -27,7 +28,7 @@ from vsengine._release import PendingRelease, release_queue
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from types import MappingProxyType, TracebackType
+    from types import TracebackType
 
 __all__ = [
     "ContextVarStore",
@@ -289,6 +290,7 @@ class ManagedEnvironment:
         self._lock = threading.Lock()
         self._log_handle = _log_handle
         self._baseline = _baseline
+        self._final_outputs: MappingProxyType[int, vs.VideoOutputTuple | vs.AudioNode] = MappingProxyType({})
         self.logger = logger if logger is not None else logging.getLogger(f"vsengine.env.{next(_env_ids)}")
 
     def __repr__(self) -> str:
@@ -308,8 +310,7 @@ class ManagedEnvironment:
 
     @property
     def vs_environment(self) -> vs.Environment:
-        """The ``vapoursynth.Environment`` of this environment."""
-        self._alive_data()
+        """The ``vapoursynth.Environment`` of this environment (``alive`` is False once disposed)."""
         return self._environment
 
     @property
@@ -320,7 +321,12 @@ class ManagedEnvironment:
 
     @property
     def outputs(self) -> MappingProxyType[int, vs.VideoOutputTuple | vs.AudioNode]:
-        """The outputs set in this environment (read-only view)."""
+        """The outputs set in this environment (read-only view).
+
+        After :meth:`dispose` it is the outputs as they were when the environment was disposed.
+        """
+        if self._data is None:
+            return self._final_outputs
         with self.inline_section():
             return vs.get_outputs()
 
@@ -365,6 +371,7 @@ class ManagedEnvironment:
             return
         _logger.debug("Disposing %r.", self)
         with contextlib.suppress(vs.Error, RuntimeError), managed.inline(data):
+            self._final_outputs = MappingProxyType(dict(vs.get_outputs()))
             vs.clear_outputs()
         release_queue.submit(
             PendingRelease(data, api, managed, self._log_handle, self._baseline, self.logger.name)
