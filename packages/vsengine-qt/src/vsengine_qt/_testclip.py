@@ -77,4 +77,4 @@ def test_clip(length: int = 240, fpsnum: int = 24000, fpsden: int = 1001) -> vs.
     strip = core.std.Loop(core.std.Splice(levels), times=-(-length // MARKER_PERIOD))[:length]
     rgb = core.text.FrameNum(core.std.StackVertical([bars, strip]), alignment=7, scale=3)
     yuv = core.resize.Bicubic(rgb, format=vs.YUV420P8, matrix_s="709")
-    return core.std.SetFrameProps(yuv, _Matrix=vs.MATRIX_BT709, _ColorRange=vs.RANGE_LIMITED)
+    return core.std.SetFrameProps(yuv, _Matrix=vs.MATRIX_BT709, _Range=vs.RANGE_LIMITED)
