@@ -121,9 +121,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=VS_PYTHONS[0])
 def types(session: nox.Session) -> None:
-    """mypy --strict over every package."""
+    """mypy --strict over every package; qtinter once per Qt binding (PyQt6, PySide6)."""
     session.install("mypy>=1.13", "-e", f"{CORE}[trio,anyio]", *TEST_DEPS)
     session.run("mypy", "--strict", "-p", "vsengine")
+    session.install("-e", f"{QTINTER}[{','.join(TYPED_BINDINGS)}]")
+    # qtinter/_bindings.py imports the PySide6 QtCore for type checking when TYPECHECK_PYSIDE6 is
+    # true, the PyQt6 one otherwise.
+    session.run("mypy", "--strict", "-p", "qtinter")
+    session.run("mypy", "--strict", "-p", "qtinter", "--always-true", "TYPECHECK_PYSIDE6")
 
 
 @nox.session(python=VS_PYTHONS[0])

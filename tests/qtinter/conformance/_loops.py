@@ -44,14 +44,17 @@ the tests); they never run an event loop.
 
 from __future__ import annotations
 
-import asyncio
-import asyncio.base_events
 import importlib
 import os
 import sys
 import threading
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+# asyncio is imported only when a run is installed: _site/sitecustomize.py imports this module in
+# every Python subprocess, most of which never use asyncio.
+if TYPE_CHECKING:
+    import asyncio
 
 KINDS = ("stock", "owner", "guest")
 
@@ -102,6 +105,8 @@ def _qt_core() -> Any:
 
 
 def _count_constructions(census: LoopCensus) -> None:
+    import asyncio.base_events
+
     original_init = asyncio.base_events.BaseEventLoop.__init__
 
     def __init__(self: asyncio.base_events.BaseEventLoop, *args: Any, **kwargs: Any) -> None:
@@ -111,8 +116,12 @@ def _count_constructions(census: LoopCensus) -> None:
     asyncio.base_events.BaseEventLoop.__init__ = __init__  # type: ignore[method-assign]
 
 
-def install(kind: str) -> LoopCensus:
-    """Prepare this process for a run of the given kind; returns the loop census."""
+def install(kind: str, *, subprocess: bool = False) -> LoopCensus:
+    """Prepare this process for a run of the given kind; returns the loop census.
+
+    Python subprocesses that the tests start get the same loops through ``_site/sitecustomize.py``
+    (this sets the environment for them).
+    """
     qt_core = _qt_core()
     if kind == "stock":
         census = LoopCensus(lambda loop: False)
@@ -125,8 +134,43 @@ def install(kind: str) -> LoopCensus:
     _count_constructions(census)
     loop_class = _loop_class(qtinter, qt_core, kind)
     _patch_creation_points(loop_class)
-    _patch_test_loop(loop_class)
+    if not subprocess:
+        _patch_test_loop(loop_class)
+        site = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_site")
+        path = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = site if not path else os.pathsep.join([site, path])
+        os.environ["QTINTER_CONFORMANCE_KIND"] = kind
     return census
+
+
+def install_when_asyncio_is_imported(kind: str) -> None:
+    """In a subprocess: ``install(kind)`` right after asyncio is first imported (see ``_site``)."""
+    if "asyncio.unix_events" in sys.modules:
+        install(kind, subprocess=True)
+        return
+
+    import importlib.abc
+    import importlib.util
+
+    class Hook(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+            if name != "asyncio":
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.loader is None:
+                return spec
+            loader: Any = spec.loader
+            exec_module = loader.exec_module
+
+            def exec_then_install(module: Any) -> None:
+                exec_module(module)
+                install(kind, subprocess=True)
+
+            loader.exec_module = exec_then_install
+            return spec
+
+    sys.meta_path.insert(0, Hook())
 
 
 def _loop_class(qtinter: Any, qt_core: Any, kind: str) -> type[asyncio.AbstractEventLoop]:
@@ -157,6 +201,8 @@ def _run_guest(loop: Any, qt_core: Any) -> None:
 
 
 def _patch_creation_points(loop_class: type[asyncio.AbstractEventLoop]) -> None:
+    import asyncio
+
     unix_events: Any = asyncio.unix_events  # type: ignore[attr-defined]
     for module in (asyncio, unix_events):
         module.SelectorEventLoop = loop_class
