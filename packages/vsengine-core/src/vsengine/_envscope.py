@@ -30,11 +30,13 @@ def capture_environment(function_name: str, env: EnvironmentTypes | None) -> Env
         return env
     try:
         current = vs.get_current_environment()
-    except Exception as exc:  # VapourSynth raises a plain RuntimeError here.
+    except Exception:  # VapourSynth raises a plain RuntimeError here.
+        current = None
+    if current is None:
         raise RuntimeError(
-            f"{function_name}: no VapourSynth environment is active in this thread; "
+            f"{function_name}: no VapourSynth environment is active here; "
             "enter one (`with env.use():`) or pass it as env="
-        ) from exc
+        )
     if not current.alive:
         raise RuntimeError(f"{function_name}: the active VapourSynth environment has already been disposed")
     return current

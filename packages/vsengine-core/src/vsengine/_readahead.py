@@ -32,8 +32,10 @@ class _Window[T]:
         prefetch: int,
         backlog: int,
         discard: Callable[[T], None] | None,
+        slot_factory: Callable[[], Future[T]],
     ) -> None:
         self._count = count
+        self._slot_factory = slot_factory
         self._request = request
         self._prefetch = prefetch
         self._backlog = backlog
@@ -62,7 +64,7 @@ class _Window[T]:
         return claimed
 
     def _claim(self, index: int) -> tuple[int, Future[T]]:
-        slot: Future[T] = Future()
+        slot = self._slot_factory()
         self._slots[index] = slot
         self._running += 1
         self._next_request = index + 1
@@ -147,6 +149,7 @@ def read_ahead[T](
     prefetch: int,
     backlog: int,
     discard: Callable[[T], None] | None = None,
+    slot_factory: Callable[[], Future[T]] = Future,
 ) -> Generator[Future[T]]:
     """Yields the future of ``request(i)`` for ``i in range(count)``, in order, reading ahead.
 
@@ -159,10 +162,11 @@ def read_ahead[T](
             consumed (at least `prefetch`).
         discard: called with every result that will never be consumed (e.g. to close frames)
             when the generator is closed early.
+        slot_factory: creates the futures handed out (e.g. a `Future` subclass).
     """
     if prefetch < 1:
         raise ValueError(f"prefetch must be at least 1, got {prefetch}")
-    window = _Window(count, request, prefetch, max(backlog, prefetch), discard)
+    window = _Window(count, request, prefetch, max(backlog, prefetch), discard, slot_factory)
     try:
         for index in range(count):
             yield window.take(index)

@@ -10,7 +10,7 @@ through the event loop set with `vsengine.loops.set_loop`, so coroutines resume 
 from __future__ import annotations
 
 from concurrent.futures import Future, InvalidStateError
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import vapoursynth as vs
 
@@ -41,7 +41,7 @@ def frame(
     _check_node("frame", node)
     _check_frameno(node, frameno)
     environment = capture_environment("vsengine.video.frame", env)
-    return UnifiedFuture.from_future(_request(node, frameno, environment, None))
+    return _request(node, frameno, environment, None, UnifiedFuture())
 
 
 def planes(
@@ -68,7 +68,7 @@ def planes(
         _check_planes(indices, f.format.num_planes)
         return tuple(_plane_bytes(f, p) for p in indices)
 
-    return UnifiedFuture.from_future(_request(node, frameno, environment, extract))
+    return _request(node, frameno, environment, extract, UnifiedFuture())
 
 
 def frames(
@@ -97,10 +97,11 @@ def frames(
     window, limit = _window(environment, prefetch, backlog)
     futures: Generator[Future[vs.VideoFrame]] = read_ahead(
         node.num_frames,
-        lambda n: _request(node, n, environment, None),
+        lambda n: _request(node, n, environment, None, Future()),
         prefetch=window,
         backlog=limit,
         discard=_close_frame,
+        slot_factory=UnifiedFuture,
     )
     return UnifiedIterator(_close_after_use(futures) if close else futures)
 
@@ -134,12 +135,14 @@ def render(
     window, limit = _window(environment, prefetch, backlog)
 
     def request(n: int) -> Future[tuple[int, bytes]]:
-        return _request(node, n, environment, lambda f: (n, _frame_bytes(f, y4m)))
+        return _request(node, n, environment, lambda f: (n, _frame_bytes(f, y4m)), Future())
 
     def chunks() -> Generator[Future[tuple[int, bytes]]]:
         if header is not None:
             yield UnifiedFuture.resolve((-1, header))
-        yield from read_ahead(node.num_frames, request, prefetch=window, backlog=limit)
+        yield from read_ahead(
+            node.num_frames, request, prefetch=window, backlog=limit, slot_factory=UnifiedFuture
+        )
 
     return UnifiedIterator(chunks())
 
@@ -183,14 +186,14 @@ def _window(env: EnvironmentTypes, prefetch: int, backlog: int | None) -> tuple[
     return prefetch, max(backlog, prefetch)
 
 
-def _request[R](
+def _request[R, F: Future[Any]](
     node: vs.VideoNode,
     n: int,
     env: EnvironmentTypes,
     convert: Callable[[vs.VideoFrame], R] | None,
-) -> Future[R]:
-    """Requests frame `n`; the future gets ``convert(frame)`` (the frame is closed afterwards)."""
-    fut: Future[R] = Future()
+    fut: F,
+) -> F:
+    """Requests frame `n` and settles `fut` with ``convert(frame)`` (closing the frame) or the frame."""
 
     def done(f: vs.VideoFrame | None, error: Exception | None) -> None:
         # Runs on a VapourSynth thread. Never let an exception escape: it would be lost there.
@@ -210,7 +213,7 @@ def _request[R](
                     value = convert(f)
                 finally:
                     f.close()
-            fut.set_result(value)  # type: ignore[arg-type]
+            fut.set_result(value)
         except InvalidStateError:
             # Cancelled while the frame was on its way.
             if f is not None and convert is None:
