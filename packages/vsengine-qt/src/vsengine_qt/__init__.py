@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from vsengine_qt._loop import QtEventLoop
     from vsengine_qt._session import Session, setup
     from vsengine_qt._source import Source, load_source
-    from vsengine_qt._testclip import test_clip
+    from vsengine_qt._testclip import builtin_clip
     from vsengine_qt._viewer import FrameView, PreviewWindow
 
 __version__ = "0.1.0"
@@ -40,7 +40,7 @@ _WHERE = {
     "setup": "_session",
     "Source": "_source",
     "load_source": "_source",
-    "test_clip": "_testclip",
+    "builtin_clip": "_testclip",
     "FrameView": "_viewer",
     "PreviewWindow": "_viewer",
 }
@@ -63,7 +63,7 @@ __all__ = [
     "load_source",
     "qimage_node",
     "setup",
-    "test_clip",
+    "builtin_clip",
 ]
 
 

@@ -94,8 +94,7 @@ def setup(store: EnvironmentStore | None = None, *, flags_creation: int = 0) -> 
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            stack.enter_context(qtinter.using_asyncio_from_qt())
-            loop = asyncio.get_running_loop()
+            loop = stack.enter_context(qtinter.using_asyncio_from_qt())
         policy = Policy(store if store is not None else ContextVarStore(), flags_creation)
         policy.register()
         stack.callback(policy.unregister)

@@ -11,7 +11,7 @@ import vapoursynth as vs
 from vsengine.vpy import DEFAULT_MODULE, Script, load_script
 
 from vsengine_qt._image import qimage_node
-from vsengine_qt._testclip import test_clip
+from vsengine_qt._testclip import builtin_clip
 
 if TYPE_CHECKING:
     from vsengine.policy import ManagedEnvironment, Policy
@@ -100,7 +100,7 @@ async def load_source(policy: Policy, script: str | os.PathLike[str] | None, out
         if script is None:
             name = "the built-in test clip"
             with environment.use():
-                test_clip().set_output(output)
+                builtin_clip().set_output(output)
         else:
             name = os.fspath(script)
             # Our own module object: the script's globals are ours to clear when the source goes away.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import vapoursynth as vs
 
-__all__ = ["BARS", "HEIGHT", "MARKER_PERIOD", "STRIP_HEIGHT", "WIDTH", "marker_frame", "marker_level", "test_clip"]
+__all__ = ["BARS", "HEIGHT", "MARKER_PERIOD", "STRIP_HEIGHT", "WIDTH", "builtin_clip", "marker_frame", "marker_level"]
 
 WIDTH = 1280
 HEIGHT = 720
@@ -42,7 +42,7 @@ def marker_frame(level: int) -> int:
     return round((level - 16) / _MARKER_STEP) % MARKER_PERIOD
 
 
-def test_clip(length: int = 240, fpsnum: int = 24000, fpsden: int = 1001) -> vs.VideoNode:
+def builtin_clip(length: int = 240, fpsnum: int = 24000, fpsden: int = 1001) -> vs.VideoNode:
     """The built-in test clip (1280x720 YUV420P8, BT.709), made in the current environment."""
     if length < 1:
         raise ValueError(f"length must be at least 1, got {length}")
