@@ -7,11 +7,10 @@ PySide6, PyQt6 and PyQt5. It is imported before anything imports qtinter.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -31,18 +30,13 @@ def _binding() -> str:
 BINDING = _binding()
 importlib.import_module(f"{BINDING}.QtWidgets")
 
-import qtinter  # noqa: E402 (after the binding)
 from vsengine.loops import NO_LOOP, set_loop  # noqa: E402
 from vsengine.policy import ContextVarStore, Policy  # noqa: E402
 
 from vsengine_qt._qt import QtWidgets  # noqa: E402
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Iterator
-
-#: Seconds any single awaited step of a test may take before the test fails instead of hanging.
-STEP_TIMEOUT = 20.0
-
+    from collections.abc import Iterator
 
 @pytest.fixture(scope="session")
 def qapp() -> QtWidgets.QApplication:
@@ -58,21 +52,3 @@ def policy(qapp: QtWidgets.QApplication) -> Iterator[Policy]:
     set_loop(NO_LOOP)
 
 
-def run[T](coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
-    """Run ``coro`` on a qtinter loop in owner mode (asyncio drives Qt's loop), failing after ``timeout``."""
-    return asyncio.run(asyncio.wait_for(coro, timeout), loop_factory=qtinter.new_event_loop)
-
-
-async def wait_for_signal(signal: Any, timeout: float = STEP_TIMEOUT) -> tuple[Any, ...]:
-    """The arguments of the next emission of ``signal``."""
-    future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
-
-    def slot(*args: Any) -> None:
-        if not future.done():
-            future.set_result(args)
-
-    signal.connect(slot)
-    try:
-        return await asyncio.wait_for(future, timeout)
-    finally:
-        signal.disconnect(slot)

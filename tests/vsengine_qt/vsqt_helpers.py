@@ -1,0 +1,34 @@
+"""Helpers of the vsengine-qt tests (the binding is imported by conftest.py before this module)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import qtinter
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+#: Seconds any single awaited step of a test may take before the test fails instead of hanging.
+STEP_TIMEOUT = 20.0
+
+
+def run[T](coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+    """Run ``coro`` on a qtinter loop in owner mode (asyncio drives Qt's loop), failing after ``timeout``."""
+    return asyncio.run(asyncio.wait_for(coro, timeout), loop_factory=qtinter.new_event_loop)
+
+
+async def wait_for_signal(signal: Any, timeout: float = STEP_TIMEOUT) -> tuple[Any, ...]:
+    """The arguments of the next emission of ``signal``."""
+    future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+
+    def slot(*args: Any) -> None:
+        if not future.done():
+            future.set_result(args)
+
+    signal.connect(slot)
+    try:
+        return await asyncio.wait_for(future, timeout)
+    finally:
+        signal.disconnect(slot)
