@@ -55,7 +55,7 @@ class ExecutionError(Exception):
         self.parent_error = parent_error
         self.script = script
         self.lineno = _error_line(parent_error, script)
-        self.script_traceback = "".join(traceback.format_exception(parent_error))
+        self.script_traceback = _format_script_traceback(parent_error)
         where = "script" if script is None else f"script {script}"
         if self.lineno is not None:
             where += f", line {self.lineno}"
@@ -84,6 +84,16 @@ class ExecutionError(Exception):
 
 #: The 1.x name of `ExecutionError`.
 ExecutionFailed = ExecutionError
+
+
+def _format_script_traceback(error: BaseException) -> str:
+    """The traceback of `error` without vsengine's own frames (where the script was started)."""
+    if isinstance(error, SyntaxError):
+        return "".join(traceback.format_exception_only(error))
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb))
 
 
 def _error_line(error: BaseException, script: str | None) -> int | None:
@@ -236,8 +246,9 @@ class Script:
         if error is not None:
             error._drop_frames()
         if self._owns_module:
+            name = self.module.__name__
             self.module.__dict__.clear()
-            self.module.__dict__["__name__"] = self.module.__name__
+            self.module.__dict__["__name__"] = name
         if isinstance(self.environment, ManagedEnvironment):
             self.environment.dispose()
 

@@ -1,0 +1,324 @@
+"""vsengine.vpy: loading and running scripts in environments."""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import threading
+import types
+import warnings
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import vapoursynth as vs
+from _helpers import ADAPTERS, run_under
+
+from vsengine.policy import ContextVarStore, ManagedEnvironment, Policy
+from vsengine.vpy import ExecutionError, ExecutionFailed, Script, load_code, load_script
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+
+@pytest.fixture
+def policy() -> Iterator[Policy]:
+    with Policy(ContextVarStore()) as p:
+        yield p
+
+
+@pytest.fixture
+def env(policy: Policy) -> Iterator[ManagedEnvironment]:
+    with policy.new_environment() as e:
+        yield e
+
+
+def write(path: Path, source: str) -> Path:
+    path.write_text(source, encoding="utf-8")
+    return path
+
+
+BLANK = """
+import vapoursynth as vs
+clip = vs.core.std.BlankClip(width=64, height=32, length=7)
+clip.set_output(0)
+"""
+
+
+# -- running -----------------------------------------------------------------------------------------
+
+
+def test_load_script_runs_in_the_environment(tmp_path: Path, env: ManagedEnvironment) -> None:
+    script = load_script(write(tmp_path / "blank.vpy", BLANK), env)
+    assert env.outputs == {}  # nothing runs before it is asked to
+    script.result()
+    assert env.outputs[0].clip.num_frames == 7
+    clip = script.get_variable("clip").result()
+    assert isinstance(clip, vs.VideoNode)
+    assert script.get_variable("missing", 42).result() == 42
+
+
+def test_load_script_with_a_policy_owns_its_environment(tmp_path: Path, policy: Policy) -> None:
+    with load_script(write(tmp_path / "blank.vpy", BLANK), policy) as script:
+        env = script.environment
+        assert isinstance(env, ManagedEnvironment)
+        assert env.outputs[0].clip.width == 64
+    assert env.disposed
+
+
+def test_load_script_with_a_vapoursynth_environment(tmp_path: Path, env: ManagedEnvironment) -> None:
+    script = load_script(write(tmp_path / "blank.vpy", BLANK), env.vs_environment)
+    script.result()
+    assert env.outputs[0].clip.height == 32
+    script.dispose()
+    assert not env.disposed  # a plain vapoursynth.Environment is not the script's to dispose
+
+
+def test_load_script_in_the_current_environment(tmp_path: Path, env: ManagedEnvironment) -> None:
+    with env.use():
+        script = load_script(write(tmp_path / "blank.vpy", BLANK))
+    script.result()
+    assert 0 in env.outputs
+
+
+def test_a_script_can_reuse_the_module_of_another(tmp_path: Path, env: ManagedEnvironment) -> None:
+    first = load_script(write(tmp_path / "first.vpy", "base = 20\n"), env)
+    first.result()
+    second = load_code("total = base + 22\n", first)
+    second.result()
+    assert second.get_variable("total").result() == 42
+    assert second.environment is env
+    assert second.module is first.module
+
+
+def test_load_code_accepts_text_bytes_and_code(env: ManagedEnvironment) -> None:
+    assert load_code("x = 1", env).run().result() is None
+    for code in ("x = 'text'", b"x = 'bytes'", compile("x = 'code'", "<mine>", "exec")):
+        script = load_code(code, env)
+        script.result()
+        assert script.get_variable("x").result() in {"text", "bytes", "code"}
+
+
+def test_custom_module(env: ManagedEnvironment) -> None:
+    module = types.ModuleType("my_module")
+    load_code("answer = 42", env, module=module).result()
+    assert module.answer == 42
+    named = load_code("answer = __name__", env, module="named_module")
+    named.result()
+    assert named.get_variable("answer").result() == "named_module"
+
+
+def test_a_script_runs_once(env: ManagedEnvironment) -> None:
+    script = load_code("runs.append(1)", env)
+    runs: list[int] = []
+    script.module.runs = runs
+    script.result()
+    script.result()
+    assert script.run() is script.run()
+    assert runs == [1]
+
+
+def test_chdir(tmp_path: Path, env: ManagedEnvironment) -> None:
+    before = os.getcwd()
+    script = load_code("import os\ncwd = os.getcwd()", env, chdir=tmp_path)
+    script.result()
+    assert script.get_variable("cwd").result() == str(tmp_path)
+    assert os.getcwd() == before
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_await_a_script(tmp_path: Path, env: ManagedEnvironment, adapter: str) -> None:
+    path = write(tmp_path / "thread.vpy", BLANK + "import threading\nthread = threading.get_ident()\n")
+
+    async def body() -> tuple[Any, Any]:
+        inline = load_script(path, env)
+        await inline
+        threaded = load_code("import threading\nthread = threading.get_ident()\n", env, inline=False)
+        await threaded
+        return await inline.get_variable("thread"), await threaded.get_variable("thread")
+
+    inline_thread, worker_thread = run_under(adapter, body)
+    assert inline_thread == threading.get_ident()
+    assert worker_thread != threading.get_ident()
+    assert 0 in env.outputs
+
+
+def test_inline_false_without_an_event_loop(env: ManagedEnvironment) -> None:
+    script = load_code("import threading\nthread = threading.get_ident()", env, inline=False)
+    script.run().result(timeout=10)
+    assert script.get_variable("thread").result() != threading.get_ident()
+
+
+# -- what a script sees ------------------------------------------------------------------------------
+
+
+def test_script_sees_file_module_and_path(tmp_path: Path, env: ManagedEnvironment) -> None:
+    path = write(
+        tmp_path / "introspect.vpy",
+        "import sys\n"
+        "seen_file = __file__\n"
+        "seen_name = __name__\n"
+        "seen_module = sys.modules[__name__]\n"
+        "seen_path0 = sys.path[0]\n",
+    )
+    path_before = list(sys.path)
+    script = load_script(path, env)
+    script.result()
+    get = script.get_variable
+    assert get("seen_file").result() == str(path)
+    assert get("seen_name").result() == "__vapoursynth__"
+    assert get("seen_module").result() is script.module
+    assert get("seen_path0").result() == str(tmp_path)
+    # All of it is undone afterwards.
+    assert "__vapoursynth__" not in sys.modules
+    assert sys.path == path_before
+
+
+def test_script_can_import_modules_next_to_it(tmp_path: Path, env: ManagedEnvironment) -> None:
+    write(tmp_path / "vpy_test_helper_mod.py", "def make(core):\n    return core.std.BlankClip(length=3)\n")
+    path = write(
+        tmp_path / "main.vpy",
+        "import vapoursynth as vs\n"
+        "import vpy_test_helper_mod\n"
+        "vpy_test_helper_mod.make(vs.core).set_output()\n",
+    )
+    try:
+        load_script(path, env).result()
+    finally:
+        sys.modules.pop("vpy_test_helper_mod", None)
+    assert env.outputs[0].clip.num_frames == 3
+
+
+def test_dataclasses_work_in_scripts(tmp_path: Path, env: ManagedEnvironment) -> None:
+    # dataclasses look the defining module up in sys.modules (string annotations).
+    path = write(
+        tmp_path / "dc.vpy",
+        "from __future__ import annotations\n"
+        "import dataclasses\n"
+        "@dataclasses.dataclass\n"
+        "class Settings:\n"
+        "    width: int = 64\n"
+        "    label: dataclasses.InitVar[str] = 'x'\n"
+        "result = Settings().width\n",
+    )
+    script = load_script(path, env)
+    script.result()
+    assert script.get_variable("result").result() == 64
+
+
+def test_an_existing_module_of_the_same_name_is_restored(env: ManagedEnvironment) -> None:
+    placeholder = types.ModuleType("__vapoursynth__")
+    sys.modules["__vapoursynth__"] = placeholder
+    try:
+        script = load_code("import sys\ninside = sys.modules[__name__]", env)
+        script.result()
+        assert script.get_variable("inside").result() is script.module
+        assert sys.modules["__vapoursynth__"] is placeholder
+    finally:
+        del sys.modules["__vapoursynth__"]
+
+
+def test_path_is_restored_when_the_script_fails(tmp_path: Path, env: ManagedEnvironment) -> None:
+    before = list(sys.path)
+    with pytest.raises(ExecutionError):
+        load_script(write(tmp_path / "bad.vpy", "raise RuntimeError('x')\n"), env).result()
+    assert sys.path == before
+    assert "__vapoursynth__" not in sys.modules
+
+
+# -- errors ------------------------------------------------------------------------------------------
+
+
+def test_execution_error_names_script_line_and_error(tmp_path: Path, env: ManagedEnvironment) -> None:
+    path = write(tmp_path / "broken.vpy", "x = 1\n\nraise ValueError('the clip is wrong')\n")
+    script = load_script(path, env)
+    with pytest.raises(ExecutionError) as info:
+        script.result()
+    error = info.value
+    assert str(error) == f"script {path}, line 3: ValueError: the clip is wrong"
+    assert isinstance(error.parent_error, ValueError)
+    assert error.__cause__ is error.parent_error
+    assert error.lineno == 3
+    assert "raise ValueError('the clip is wrong')" in error.script_traceback
+    assert ExecutionFailed is ExecutionError
+    # The future carries the same error.
+    assert script.run().exception() is error
+
+
+def test_syntax_errors_are_execution_errors(tmp_path: Path, env: ManagedEnvironment) -> None:
+    path = write(tmp_path / "syntax.vpy", "clip = (\n")
+    with pytest.raises(ExecutionError, match=r"syntax\.vpy, line 1: SyntaxError: '\(' was never closed"):
+        load_script(path, env).result()
+
+
+def test_missing_script_is_a_clear_error(tmp_path: Path, env: ManagedEnvironment) -> None:
+    with pytest.raises(FileNotFoundError, match="VapourSynth script not found") as info:
+        load_script(tmp_path / "nope.vpy", env)
+    assert info.value.filename == str(tmp_path / "nope.vpy")
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        load_script(tmp_path, env)
+
+
+def test_bad_environment_type(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="environment must be a Policy"):
+        load_code("x = 1", 42)  # type: ignore[arg-type]
+
+
+def test_failing_script_in_with_disposes_its_environment(tmp_path: Path, policy: Policy) -> None:
+    path = write(tmp_path / "bad.vpy", "raise KeyError('k')\n")
+    script = load_script(path, policy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        with pytest.raises(ExecutionError, match="KeyError"), script:
+            pass  # pragma: no cover (entering fails)
+    assert script.disposed
+    assert isinstance(script.environment, ManagedEnvironment)
+    assert script.environment.disposed
+
+
+def test_an_execution_error_does_not_keep_a_disposed_core_alive(tmp_path: Path, policy: Policy) -> None:
+    # The failing function's frame holds a clip in a local: the kept error's traceback must not.
+    path = write(
+        tmp_path / "holds.vpy",
+        "import vapoursynth as vs\n"
+        "def build():\n"
+        "    clip = vs.core.std.BlankClip(length=3)\n"
+        "    holder.append(clip)\n"
+        "    raise RuntimeError('broken build')\n"
+        "build()\n",
+    )
+    script = load_script(path, policy)
+    holder: list[vs.VideoNode] = []
+    script.module.holder = holder
+    with pytest.raises(ExecutionError) as info:
+        script.result()
+    clip_ref = weakref.ref(holder.pop())
+    del holder
+    error = info.value
+    gc.collect()
+    assert clip_ref() is not None  # the traceback still shows where it failed before dispose
+    script.dispose()
+    gc.collect()
+    assert clip_ref() is None, "the kept ExecutionError keeps the script's clip (and core) alive"
+    assert "broken build" in str(error)
+    assert 'holds.vpy", line 5, in build' in error.script_traceback
+    assert "vsengine" not in error.script_traceback.replace(str(tmp_path), "")
+
+
+def test_dispose_is_idempotent_and_blocks_running(env: ManagedEnvironment) -> None:
+    script = load_code("x = 1", env)
+    script.dispose()
+    script.dispose()
+    assert env.disposed
+    with pytest.raises(RuntimeError, match="disposed"):
+        script.run()
+    with pytest.raises(RuntimeError, match="disposed"):
+        load_code("y = 1", script)
+
+
+def test_script_repr(env: ManagedEnvironment) -> None:
+    script = load_code("x = 1", env, filename="<demo>")
+    assert repr(script) == "<Script <demo> (loaded)>"
+    assert isinstance(script, Script)
