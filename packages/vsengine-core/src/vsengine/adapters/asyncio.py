@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import threading
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
@@ -35,36 +36,55 @@ class AsyncIOLoop(EventLoop):
 
     The loop is found lazily: ``loop`` if given, otherwise the loop running when the adapter is
     attached (:func:`~vsengine.loops.set_loop` called from a coroutine) or first used from the
-    loop's thread. Constructing the adapter outside a running loop is fine. If the loop it uses
-    has been closed (a later ``asyncio.run``), it moves to the new running loop.
+    loop's thread (awaiting any vsengine future does that). Constructing and attaching the
+    adapter before ``asyncio.run`` is fine: calls from other threads made before the loop is
+    known wait and run as soon as it is. If the loop in use is closed (a later ``asyncio.run``),
+    the adapter moves to the next running loop the same way.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop
+        self._lock = threading.Lock()
+        self._waiting: list[Callable[[], object]] = []
+
+    def _find_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop to use, binding the running loop if needed; None if it is not known yet."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            return loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        with self._lock:
+            self._loop = running
+            waiting, self._waiting = self._waiting, []
+        for callback in waiting:
+            running.call_soon(callback)
+        return running
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         """The asyncio loop this adapter schedules onto."""
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        loop = self._loop
-        if loop is None or (loop.is_closed() and running is not None):
-            if running is None:
-                raise RuntimeError(
-                    "AsyncIOLoop has not found its event loop yet: attach it (set_loop) or use it "
-                    "from a coroutine first, or pass loop=... to AsyncIOLoop()."
-                )
-            self._loop = loop = running
+        loop = self._find_loop()
+        if loop is None:
+            raise RuntimeError(
+                "AsyncIOLoop has not found its event loop yet: attach it (set_loop) or use it "
+                "from a coroutine first, or pass loop=... to AsyncIOLoop()."
+            )
         return loop
 
     def attach(self) -> None:
-        with contextlib.suppress(RuntimeError):
-            _ = self.loop
+        self._find_loop()
 
     def _call_soon(self, callback: Callable[[], object]) -> None:
-        loop = self.loop
+        loop = self._find_loop()
+        if loop is None:
+            with self._lock:
+                if self._loop is None or self._loop.is_closed():
+                    self._waiting.append(callback)
+                    return
+                loop = self._loop
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -104,6 +124,7 @@ class AsyncIOLoop(EventLoop):
         return future
 
     async def await_future[R](self, future: Future[R]) -> R:
+        self._find_loop()
         with self.wrap_cancelled():
             return await asyncio.wrap_future(future)
 

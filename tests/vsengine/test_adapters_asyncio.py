@@ -1,0 +1,206 @@
+"""vsengine.adapters.asyncio: the EventLoop contract plus asyncio-specific behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import vapoursynth as vs
+from loop_contract import TIMEOUT, AsyncTools, LoopContract, LoopRunner, in_thread
+
+from vsengine.adapters.asyncio import AsyncIOLoop
+from vsengine.futures import UnifiedFuture
+from vsengine.loops import NO_LOOP, Cancelled, EventLoop, get_loop, set_loop
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
+
+    from vsengine.policy import ManagedEnvironment
+
+
+class AsyncIOTools(AsyncTools):
+    cancelled_exc = asyncio.CancelledError
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def cancel_after(self, seconds: float, func: Callable[[], Awaitable[object]]) -> bool:
+        async def run() -> None:
+            await func()
+
+        try:
+            await asyncio.wait_for(run(), seconds)
+        except TimeoutError:
+            return True
+        return False
+
+
+class AsyncIORunner(LoopRunner):
+    supports_async = True
+
+    def run[T](self, scenario: Callable[[EventLoop], Future[T]], *, timeout: float = TIMEOUT) -> T:
+        async def main() -> T:
+            adapter = AsyncIOLoop()
+            set_loop(adapter)
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(scenario(adapter)), timeout)
+            finally:
+                set_loop(NO_LOOP)
+
+        return asyncio.run(main())
+
+    def run_async[T](
+        self, scenario: Callable[[EventLoop, AsyncTools], Coroutine[Any, Any, T]], *, timeout: float = TIMEOUT
+    ) -> T:
+        async def main() -> T:
+            adapter = AsyncIOLoop()
+            set_loop(adapter)
+            try:
+                return await asyncio.wait_for(scenario(adapter, AsyncIOTools()), timeout)
+            finally:
+                set_loop(NO_LOOP)
+
+        return asyncio.run(main())
+
+
+class TestAsyncIOContract(LoopContract):
+    @pytest.fixture
+    def runner(self) -> LoopRunner:
+        return AsyncIORunner()
+
+
+def test_constructed_and_attached_before_any_loop_exists() -> None:
+    adapter = AsyncIOLoop()  # no event loop exists yet: nothing may be looked up here
+    set_loop(adapter)
+
+    async def main() -> str:
+        return await in_thread(lambda: adapter.from_thread(lambda: "on the loop").result(TIMEOUT))
+
+    try:
+        assert asyncio.run(main()) == "on the loop"
+    finally:
+        set_loop(NO_LOOP)
+
+
+def test_survives_a_second_asyncio_run() -> None:
+    adapter = AsyncIOLoop()
+
+    async def main() -> int:
+        set_loop(adapter)
+        try:
+            return await in_thread(lambda: adapter.from_thread(threading.get_ident).result(TIMEOUT))
+        finally:
+            set_loop(NO_LOOP)
+
+    assert asyncio.run(main()) == threading.get_ident()
+    assert asyncio.run(main()) == threading.get_ident()  # the first loop is closed by now
+
+
+def test_calls_made_before_the_loop_is_known_run_once_it_is() -> None:
+    adapter = AsyncIOLoop()
+    early = in_thread(lambda: adapter.from_thread(threading.get_ident)).result(TIMEOUT)
+    assert not early.done()
+
+    async def main() -> int:
+        set_loop(adapter)  # attaching from the loop finds it
+        try:
+            return await UnifiedFuture.from_future(early)
+        finally:
+            set_loop(NO_LOOP)
+
+    assert asyncio.run(main()) == threading.get_ident()
+
+
+def test_loop_property_explains_a_missing_loop() -> None:
+    with pytest.raises(RuntimeError, match="has not found its event loop"):
+        _ = AsyncIOLoop().loop
+
+
+def test_to_thread_is_safe_from_any_thread() -> None:
+    async def main() -> tuple[int, int]:
+        adapter = AsyncIOLoop()
+        set_loop(adapter)
+        try:
+            outer = await in_thread(lambda: (threading.get_ident(), adapter.to_thread(threading.get_ident)))
+            worker = outer[1].result(TIMEOUT)
+            return outer[0], worker
+        finally:
+            set_loop(NO_LOOP)
+
+    caller, worker = asyncio.run(main())
+    assert caller != worker
+
+
+def test_next_cycle_reports_the_cancellation_of_the_task() -> None:
+    async def main() -> BaseException | None:
+        adapter = AsyncIOLoop()
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        future = adapter.next_cycle()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.sleep(0)
+        task.uncancel()
+        await asyncio.sleep(0)
+        return future.exception(0)
+
+    assert isinstance(asyncio.run(main()), Cancelled)
+
+
+def test_a_cancelled_error_on_the_loop_becomes_cancelled() -> None:
+    def cancelled_on_the_loop() -> None:
+        raise asyncio.CancelledError
+
+    async def main() -> None:
+        adapter = AsyncIOLoop()
+        future = adapter.from_thread(cancelled_on_the_loop)
+        await asyncio.sleep(0)
+        assert isinstance(future.exception(0), Cancelled)
+        with pytest.raises(asyncio.CancelledError):
+            await adapter.await_future(future)
+
+    asyncio.run(main())
+
+
+def test_awaiting_a_cancelled_future_raises_cancelled_error() -> None:
+    async def main() -> None:
+        future: Future[None] = Future()
+        future.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await UnifiedFuture.from_future(future)
+
+    set_loop(AsyncIOLoop())
+    try:
+        asyncio.run(main())
+    finally:
+        set_loop(NO_LOOP)
+
+
+def test_explicit_loop_is_used() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        adapter = AsyncIOLoop(loop)
+        future = adapter.from_thread(lambda: "ran")
+        loop.run_until_complete(asyncio.sleep(0))
+        assert future.result(0) == "ran"
+        assert adapter.loop is loop
+    finally:
+        loop.close()
+
+
+def test_frames_render_under_asyncio(env: ManagedEnvironment) -> None:
+    clip = vs.core.std.BlankClip(length=5, format=vs.GRAY8, color=[3])
+
+    async def main() -> list[int]:
+        set_loop(AsyncIOLoop())
+        try:
+            frames = [await UnifiedFuture.from_future(clip.get_frame_async(n)) for n in range(5)]
+            return [frame[0][0, 0] for frame in frames]
+        finally:
+            set_loop(NO_LOOP)
+
+    assert asyncio.run(main()) == [3] * 5
+    assert get_loop() is NO_LOOP
