@@ -220,10 +220,11 @@ def _run_render(args: argparse.Namespace) -> int:
                 assert isinstance(script.environment, ManagedEnvironment)
                 env = script.environment
                 script.result()
-            node = _select_output(env, args.output_index, source)
-            if args.frames is not None:
-                start, end = parse_frames(args.frames, node.num_frames)
-                node = node[start : end + 1]
+            with env.use():
+                node = _select_output(env, args.output_index, source)
+                if args.frames is not None:
+                    start, end = parse_frames(args.frames, node.num_frames)
+                    node = node[start : end + 1]
             with _open_output(args.output) as out:
                 summary = asyncio.run(_render(node, env, out, args))
             del node

@@ -1,0 +1,198 @@
+"""The `vsengine` command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+FRAME = b"FRAME\n"
+
+#: A script whose frame n is filled with the value 10 + n (GRAY8, 8x4, 20 frames), output 0,
+#: and a 4:4:4 10-bit clip at output 1.
+NUMBERED = """
+import vapoursynth as vs
+core = vs.core
+frames = [core.std.BlankClip(width=8, height=4, format=vs.GRAY8, length=1, color=[10 + n]) for n in range(20)]
+core.std.Splice(frames).set_output(0)
+core.std.BlankClip(width=8, height=4, format=vs.YUV444P10, length=5, fpsnum=25).set_output(1)
+"""
+
+
+@dataclass
+class Y4M:
+    header: dict[str, str]
+    extensions: list[str]
+    frames: list[bytes]
+
+
+def parse_y4m(stream: IO[bytes]) -> Y4M:
+    """Parses a whole Y4M stream, checking every frame header and size."""
+    line = stream.readline()
+    assert line.startswith(b"YUV4MPEG2 "), line[:100]
+    assert line.endswith(b"\n"), line[:100]
+    tags = line.decode("ascii").split()[1:]
+    header = {tag[:1]: tag[1:] for tag in tags if not tag.startswith("X")}
+    extensions = [tag[1:] for tag in tags if tag.startswith("X")]
+    width, height = int(header["W"]), int(header["H"])
+    colorspace = header.get("C", "420")
+    sizes = {"420": width * height * 3 // 2, "444": width * height * 3, "mono": width * height}
+    match = re.fullmatch(r"(420|422|444|mono)(?:p?(\d+))?", colorspace)
+    assert match is not None, colorspace
+    sample = 2 if match[2] and int(match[2]) > 8 else 1
+    size = sizes[match[1]] * sample
+    frames = []
+    while True:
+        marker = stream.read(len(FRAME))
+        if not marker:
+            break
+        assert marker == FRAME, f"frame {len(frames)} does not start with FRAME: {marker!r}"
+        data = stream.read(size)
+        assert len(data) == size, f"frame {len(frames)} is {len(data)} bytes, expected {size}"
+        frames.append(data)
+    return Y4M(header, extensions, frames)
+
+
+def vsengine(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "vsengine", *map(str, args)],
+        capture_output=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture
+def numbered(tmp_path: Path) -> Path:
+    path = tmp_path / "numbered.vpy"
+    path.write_text(NUMBERED, encoding="utf-8")
+    return path
+
+
+def test_demo_renders_the_builtin_clip(tmp_path: Path) -> None:
+    # The README's main job: `hatch run demo` runs `vsengine render --output demo.y4m`.
+    result = vsengine("render", "--output", "demo.y4m", "--progress", cwd=tmp_path)
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, stderr
+    with (tmp_path / "demo.y4m").open("rb") as f:
+        video = parse_y4m(f)
+    assert video.header == {"W": "640", "H": "360", "F": "30:1", "I": "p", "A": "0:0", "C": "420"}
+    assert video.extensions == ["LENGTH=300"]
+    assert len(video.frames) == 300
+    assert video.frames[0] != video.frames[15] != video.frames[45], "the demo clip does not move"
+    # A live progress bar (redrawn with \r) with frames/s, then the summary line.
+    assert "\r[" in stderr
+    assert "300/300 frames 100%" in stderr
+    assert re.search(r"\d+\.\d frames/s", stderr.split("\n")[0])
+    assert re.fullmatch(r"300 frames in \d+\.\d\d s \(\d+\.\d frames/s\)", stderr.splitlines()[-1])
+
+
+def test_summary_without_a_terminal(tmp_path: Path) -> None:
+    result = vsengine("render", "-o", tmp_path / "out.y4m", "--frames", "0-9")
+    assert result.returncode == 0, result.stderr
+    # stderr is a pipe: no live bar, only the summary.
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1
+    assert re.fullmatch(r"10 frames in \d+\.\d\d s \(\d+\.\d frames/s\)", lines[0])
+
+
+def test_script_to_stdout_with_a_frame_range(numbered: Path) -> None:
+    result = vsengine("render", numbered, "-o", "-", "--frames", "2-5", "--prefetch", "3")
+    assert result.returncode == 0, result.stderr
+    video = parse_y4m(io.BytesIO(result.stdout))
+    assert video.header["C"] == "mono"
+    assert video.extensions == ["LENGTH=4"]
+    assert [frame[0] for frame in video.frames] == [12, 13, 14, 15]
+    assert all(len(set(frame)) == 1 for frame in video.frames)
+
+
+@pytest.mark.parametrize(("spec", "first", "count"), [("7", 17, 1), ("15-", 25, 5), ("-2", 10, 3)])
+def test_frame_range_forms(numbered: Path, spec: str, first: int, count: int) -> None:
+    result = vsengine("render", numbered, "--raw", f"--frames={spec}")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout) == count * 32
+    assert result.stdout[0] == first
+
+
+def test_output_index_and_high_bit_depth(numbered: Path, tmp_path: Path) -> None:
+    result = vsengine("render", numbered, "--output-index", "1", "-o", tmp_path / "one.y4m")
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "one.y4m").open("rb") as f:
+        video = parse_y4m(f)
+    assert video.header["C"] == "444p10"
+    assert video.extensions == ["YSCSS=444P10", "LENGTH=5"]
+    assert len(video.frames) == 5
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).with_name("vsengine")
+    assert script.exists(), "the `vsengine` console script is not installed next to the interpreter"
+    result = subprocess.run([script, "--version"], capture_output=True, timeout=60, check=False)
+    assert result.returncode == 0
+    assert result.stdout.decode().startswith("vsengine ")
+
+
+BROKEN = "import vapoursynth as vs\nraise ValueError('this script is broken')\n"
+RGB = "import vapoursynth as vs\nvs.core.std.BlankClip(format=vs.RGB24, length=2).set_output()\n"
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "message"),
+    [
+        (None, ["missing.vpy"], r"VapourSynth script not found: .*missing\.vpy"),
+        (BROKEN, [], r"script .*broken\.vpy, line 2: ValueError: this script is broken"),
+        ("x = (\n", [], r"script .*broken\.vpy, line 1: SyntaxError: '\(' was never closed"),
+        (NUMBERED, ["--frames", "5-2"], r"bad --frames '5-2': START \(5\) is after END \(2\)"),
+        (NUMBERED, ["--frames", "0-20"], r"bad --frames '0-20': the clip has 20 frames \(0 to 19\)"),
+        (NUMBERED, ["--frames", "a-b"], r"bad --frames 'a-b': expected START-END"),
+        (NUMBERED, ["--output-index", "3"], r".*broken\.vpy has no output 3 \(outputs: 0, 1\)"),
+        (RGB, [], r"cannot write Y4M: the clip is RGB24, an RGB format"),
+    ],
+)
+def test_errors_are_one_clear_line(tmp_path: Path, script: str | None, args: list[str], message: str) -> None:
+    path = tmp_path / "broken.vpy"
+    if script is not None:
+        path.write_text(script, encoding="utf-8")
+        args = [str(path), *args]
+    result = vsengine("render", *args, "-o", tmp_path / "out.y4m", cwd=tmp_path)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert len(stderr.splitlines()) == 1, stderr
+    assert re.fullmatch(rf"vsengine: error: {message}.*\n", stderr), stderr
+
+
+def test_usage_errors() -> None:
+    result = vsengine("render", "--prefetch", "lots")
+    assert result.returncode == 2
+    assert b"invalid int value: 'lots'" in result.stderr
+    result = vsengine()
+    assert result.returncode == 2
+    assert b"the following arguments are required: COMMAND" in result.stderr
+
+
+def test_refuses_to_write_video_to_a_terminal() -> None:
+    controller, terminal = os.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "vsengine", "render", "--frames", "0-1"],
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert result.returncode == 1
+    assert result.stderr.decode() == (
+        "vsengine: error: refusing to write video to a terminal: pass -o FILE or redirect stdout\n"
+    )
