@@ -1,0 +1,201 @@
+"""The Qt side of a qtinter loop: how Qt wakes asyncio up.
+
+A :class:`QtDriver` belongs to one loop and one thread. It owns
+
+* one ``QTimer`` (single shot, ``PreciseTimer``) armed for "run again on the next pass of Qt's loop"
+  (zero interval) or for the deadline of the earliest asyncio timer, and
+* an I/O watcher: a ``QSocketNotifier`` on the selector's own file descriptor (epoll and kqueue
+  descriptors are themselves pollable, and asyncio's self-pipe is registered in them, so
+  ``call_soon_threadsafe`` and signal wake-ups make it readable too), or, for selectors without such a
+  descriptor and for the Windows proactor, a helper thread that waits and posts an event to Qt.
+
+Both call ``on_wake`` (the loop's pump) from Qt's event loop. Nothing here runs asyncio code.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ._bindings import QtCore
+from ._qt import enum_member, make_signal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["BlockingWaiter", "QtDriver"]
+
+_PRECISE_TIMER = enum_member(QtCore.Qt, "TimerType", "PreciseTimer")
+_READ = enum_member(QtCore.QSocketNotifier, "Type", "Read")
+_QUEUED = enum_member(QtCore.Qt, "ConnectionType", "QueuedConnection")
+
+
+class BlockingWaiter:
+    """How a helper thread waits for I/O when the loop's selector has no pollable descriptor.
+
+    ``wait()`` blocks (in the helper thread) until I/O is ready, without consuming anything the
+    loop's own non-blocking poll must still see; ``interrupt()`` (any thread) makes a pending
+    ``wait()`` return soon; ``prepare()`` (loop thread) is called before each wait is requested.
+    """
+
+    def prepare(self) -> None:
+        """Capture what to wait for (runs in the loop's thread, right before a wait is requested)."""
+
+    def wait(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def interrupt(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class _Poster(QtCore.QObject):
+    """Delivers "I/O is ready" from the helper thread to the loop's thread (queued connection)."""
+
+    ready = make_signal()
+
+
+class _ThreadWatcher:
+    """Waits for I/O in a helper thread; one wait per request; posts to Qt when it ends."""
+
+    def __init__(self, waiter: BlockingWaiter, on_ready: Callable[[], None]) -> None:
+        self._waiter = waiter
+        self._poster = _Poster()
+        self._poster.ready.connect(on_ready, _QUEUED)
+        self._cond = threading.Condition()
+        self._requested = False
+        self._waiting = False
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="qtinter-io-waiter", daemon=True)
+        self._thread.start()
+
+    def request_wait(self) -> None:
+        with self._cond:
+            if self._waiting:
+                # A wait from an earlier request may watch stale registrations: restart it.
+                self._waiter.interrupt()
+            self._waiter.prepare()
+            self._requested = True
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+            if self._waiting:
+                self._waiter.interrupt()
+        self._thread.join(5.0)
+
+    def _is_closing(self) -> bool:
+        with self._cond:
+            return self._closing
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._requested and not self._closing:
+                    self._cond.wait()
+                if self._closing:
+                    return
+                self._requested = False
+                self._waiting = True
+            try:
+                self._waiter.wait()
+            finally:
+                with self._cond:
+                    self._waiting = False
+            if self._is_closing():
+                return
+            self._poster.ready.emit()
+
+
+class QtDriver:
+    """The timer and I/O watcher that call ``on_wake`` from Qt's loop (see the module docstring)."""
+
+    def __init__(
+        self, on_wake: Callable[..., None], *, fd: int | None, waiter: BlockingWaiter | None
+    ) -> None:
+        self.thread_id = threading.get_ident()
+        # Qt gives a thread an event dispatcher (needed by timers and notifiers) when its first
+        # QEventLoop is created; a plain Python thread may not have one yet.
+        self._dispatcher_anchor: Any = QtCore.QEventLoop()
+        self._timer: Any = QtCore.QTimer()
+        self._timer.setSingleShot(True)
+        self._timer.setTimerType(_PRECISE_TIMER)
+        self._timer.timeout.connect(self._on_timer)
+        self._on_wake = on_wake
+        #: The loop time the timer is armed for, or None when it is not armed.
+        self._armed_at: float | None = None
+        self._notifier: Any = None
+        self._watcher: _ThreadWatcher | None = None
+        if fd is not None:
+            self._notifier = QtCore.QSocketNotifier(fd, _READ)
+            self._notifier.setEnabled(False)
+            self._notifier.activated.connect(on_wake)
+        elif waiter is not None:
+            self._watcher = _ThreadWatcher(waiter, on_wake)
+        else:  # pragma: no cover - programming error
+            raise ValueError("QtDriver needs a descriptor or a blocking waiter")
+
+    # -- the timer --------------------------------------------------------------------------------
+    def _on_timer(self) -> None:
+        self._armed_at = None
+        self._on_wake()
+
+    def arm(self, now: float, delay: float) -> None:
+        """Call ``on_wake`` after ``delay`` seconds (0: on the next pass of Qt's loop).
+
+        Qt timers count whole milliseconds: the delay is rounded down, and the loop itself waits
+        out the sub-millisecond rest (see the selector wrapper), so timers are as precise as asyncio's.
+        """
+        msec = int(delay * 1000.0) if delay > 0.0 else 0
+        fire_at = now + msec / 1000.0
+        armed = self._armed_at
+        if armed is not None and (armed == fire_at or (msec == 0 and armed <= now)):
+            return
+        self._armed_at = fire_at
+        self._timer.start(msec)
+
+    def disarm(self) -> None:
+        if self._armed_at is not None:
+            self._armed_at = None
+            self._timer.stop()
+
+    # -- I/O ---------------------------------------------------------------------------------------
+    def start_io(self) -> None:
+        if self._notifier is not None:
+            self._notifier.setEnabled(True)
+
+    def stop_io(self) -> None:
+        if self._notifier is not None:
+            self._notifier.setEnabled(False)
+
+    def set_io_blocked(self, blocked: bool) -> None:
+        """Mute the notifier while a nested Qt loop runs inside an asyncio callback (it cannot be served)."""
+        if self._notifier is not None:
+            self._notifier.setEnabled(not blocked)
+
+    def asleep(self) -> None:
+        """The loop is logically blocked in select: a helper thread (if any) must wait for I/O now."""
+        if self._watcher is not None:
+            self._watcher.request_wait()
+
+    @property
+    def needs_registration_hooks(self) -> bool:
+        """True when selector changes made while asleep are not seen until the loop wakes up."""
+        return self._watcher is not None
+
+    def close(self, *, same_thread: bool) -> None:
+        """Release the Qt objects. From another thread they are only scheduled for deletion."""
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
+        objects = [self._timer, self._notifier, self._dispatcher_anchor]
+        if same_thread:
+            self.disarm()
+            if self._notifier is not None:
+                self._notifier.setEnabled(False)
+        else:
+            for obj in objects:
+                if obj is not None:
+                    obj.deleteLater()
+        self._timer = self._notifier = self._dispatcher_anchor = None

@@ -1,0 +1,483 @@
+"""The loop itself in owner and guest mode: callbacks, timers, threads, Qt fairness, interleaved code,
+modes, and the errors for wrong use."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from typing import Any
+
+import pytest
+from loop_support import MODES, SCRIPT_PRELUDE, app, exec_app, run, run_script
+
+import qtinter
+from qtinter.bindings import QtCore
+
+
+def make_timer(interval: int, slot: Any, *, single_shot: bool = False) -> Any:
+    timer = QtCore.QTimer()
+    timer.setSingleShot(single_shot)
+    timer.timeout.connect(slot)
+    timer.start(interval)
+    return timer
+
+
+@MODES
+def test_the_running_loop_is_a_qtinter_loop_in_its_mode(mode: str) -> None:
+    async def main() -> tuple[type, qtinter.QiLoopMode]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, qtinter.QiBaseEventLoop)
+        return type(loop), loop.get_mode()
+
+    cls, loop_mode = run(mode, main)
+    assert issubclass(cls, qtinter.QiDefaultEventLoop)
+    assert loop_mode is (qtinter.QiLoopMode.OWNER if mode == "owner" else qtinter.QiLoopMode.GUEST)
+
+
+@MODES
+def test_callbacks_run_in_order_with_their_arguments_and_context(mode: str) -> None:
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    async def main() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        seen: list[Any] = []
+        done = loop.create_future()
+        for i in range(100):
+            loop.call_soon(seen.append, i)
+        ctx = contextvars.copy_context()
+        ctx.run(var.set, "in context")
+        loop.call_soon(lambda: seen.append(var.get()), context=ctx)
+        loop.call_soon(done.set_result, None)
+        await done
+        return seen
+
+    assert run(mode, main) == [*range(100), "in context"]
+
+
+@MODES
+def test_timers_fire_in_deadline_order_and_never_early(mode: str) -> None:
+    async def main() -> list[tuple[int, bool]]:
+        loop = asyncio.get_running_loop()
+        fired: list[tuple[int, bool]] = []
+        done = loop.create_future()
+        start = loop.time()
+        delays = [0.03, 0.001, 0.02, 0.0, 0.005, 0.011]
+        for i, delay in enumerate(delays):
+            when = start + delay
+            loop.call_at(when, lambda i=i, when=when: fired.append((i, loop.time() >= when)))
+        cancelled = loop.call_later(0.002, fired.append, "cancelled")
+        cancelled.cancel()
+        loop.call_later(0.05, done.set_result, None)
+        await done
+        return fired
+
+    fired = run(mode, main)
+    assert [i for i, _ in fired] == [3, 1, 4, 5, 2, 0]
+    assert all(on_time for _, on_time in fired)
+
+
+@MODES
+def test_sleep_chains_and_gather(mode: str) -> None:
+    async def worker(n: int) -> int:
+        for _ in range(n):
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.001)
+        return n
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(worker(n) for n in range(50)))
+
+    assert run(mode, main) == list(range(50))
+
+
+@MODES
+def test_call_soon_threadsafe_from_many_threads_loses_nothing_and_keeps_order(mode: str) -> None:
+    threads, per_thread = 8, 500
+
+    async def main() -> dict[int, list[int]]:
+        loop = asyncio.get_running_loop()
+        received: dict[int, list[int]] = {t: [] for t in range(threads)}
+        done = loop.create_future()
+        remaining = [threads * per_thread]
+
+        def receive(t: int, i: int) -> None:
+            received[t].append(i)
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                done.set_result(None)
+
+        def produce(t: int) -> None:
+            for i in range(per_thread):
+                loop.call_soon_threadsafe(receive, t, i)
+
+        workers = [threading.Thread(target=produce, args=(t,)) for t in range(threads)]
+        for w in workers:
+            w.start()
+        await done
+        for w in workers:
+            w.join()
+        return received
+
+    received = run(mode, main)
+    assert all(received[t] == list(range(per_thread)) for t in range(threads))
+
+
+@MODES
+def test_qt_keeps_dispatching_its_events_while_asyncio_is_saturated(mode: str) -> None:
+    async def main() -> int:
+        ticks = [0]
+
+        def tick() -> None:
+            ticks[0] += 1
+
+        timer = make_timer(1, tick)
+        try:
+            # Saturate asyncio (always something ready): only a loop that gives Qt its turn lets the
+            # Qt timer count up, so this finishes only if Qt is not starved.
+            spins = 0
+            while ticks[0] < 20:
+                await asyncio.sleep(0)
+                spins += 1
+            return spins
+        finally:
+            timer.stop()
+
+    assert run(mode, main) > 0
+
+
+@MODES
+def test_many_asyncio_iterations_run_per_qt_dispatch(mode: str) -> None:
+    # The design: a busy asyncio loop runs many iterations per Qt wake-up, not one per Qt event.
+    async def main() -> tuple[int, int]:
+        ticks = [0]
+        timer = make_timer(0, lambda: ticks.__setitem__(0, ticks[0] + 1))
+        try:
+            for _ in range(20000):
+                await asyncio.sleep(0)
+            return ticks[0], 20000
+        finally:
+            timer.stop()
+
+    qt_passes, iterations = run(mode, main)
+    assert qt_passes < iterations / 10
+
+
+def test_interleaved_qt_code_wakes_the_sleeping_guest_loop() -> None:
+    # Qt code (a QTimer slot) calls into the loop while it is logically blocked in select.
+    events: list[str] = []
+    with qtinter.using_asyncio_from_qt() as loop:
+        future = loop.create_future()
+
+        async def waiter() -> None:
+            events.append(f"result {await future}")
+            while len(events) < 3:
+                await asyncio.sleep(0.005)
+            events.append("slept")
+            loop.call_soon(app().exit, 0)
+
+        loop.call_soon(lambda: loop.create_task(waiter()))
+        timers = [
+            make_timer(20, lambda: future.set_result("from Qt"), single_shot=True),
+            make_timer(30, lambda: loop.call_soon(events.append, "call_soon from Qt"), single_shot=True),
+            make_timer(
+                40, lambda: loop.call_later(0.001, events.append, "call_later from Qt"), single_shot=True
+            ),
+        ]
+        guard = make_timer(10000, lambda: app().exit(1), single_shot=True)
+        exec_app()
+        guard.stop()
+        del timers
+    assert events[0] == "result from Qt"
+    assert sorted(events[1:]) == sorted(["slept", "call_soon from Qt", "call_later from Qt"])
+
+
+def test_stop_from_qt_code_ends_guest_mode_and_start_resumes_it() -> None:
+    loop = qtinter.new_event_loop()
+    try:
+        loop.set_mode(qtinter.QiLoopMode.GUEST)
+        loop.start()
+        assert loop.is_running()
+        ran: list[str] = []
+        loop.call_soon(ran.append, "first run")
+        stop_timer = make_timer(20, loop.stop, single_shot=True)
+        quit_timer = make_timer(60, lambda: app().exit(0), single_shot=True)
+        exec_app()
+        assert not loop.is_running()
+        assert ran == ["first run"]
+        loop.call_soon(ran.append, "after restart")
+        loop.start()
+        quit_timer = make_timer(20, lambda: app().exit(0), single_shot=True)
+        exec_app()
+        loop.stop()
+        loop._qi_stop_guest_now()
+        assert ran == ["first run", "after restart"]
+        del quit_timer, stop_timer
+    finally:
+        loop.close()
+
+
+def test_stop_from_qt_code_ends_owner_mode_run_forever() -> None:
+    loop = qtinter.new_event_loop()
+    try:
+        timer = make_timer(20, loop.stop, single_shot=True)
+        loop.run_forever()
+        assert not loop.is_running()
+        del timer
+        # stop() before run_forever: one iteration runs, then it returns (asyncio's rule).
+        ran: list[int] = []
+        loop.call_soon(ran.append, 1)
+        loop.stop()
+        loop.run_forever()
+        assert ran == [1]
+    finally:
+        loop.close()
+
+
+def test_native_mode_is_plain_asyncio() -> None:
+    loop = qtinter.new_event_loop()
+    try:
+        loop.set_mode(qtinter.QiLoopMode.NATIVE)
+        ticks = [0]
+        timer = make_timer(0, lambda: ticks.__setitem__(0, ticks[0] + 1))
+        assert loop.run_until_complete(asyncio.sleep(0.02, "done")) == "done"
+        timer.stop()
+        assert ticks[0] == 0  # no Qt event loop ran
+    finally:
+        loop.close()
+
+
+@MODES
+def test_executor_and_default_executor_shutdown(mode: str) -> None:
+    async def main() -> tuple[int, bool]:
+        loop = asyncio.get_running_loop()
+        caller = threading.get_ident()
+        value = await loop.run_in_executor(None, lambda: 6 * 7)
+        other = await loop.run_in_executor(None, threading.get_ident)
+        return value, other != caller
+
+    assert run(mode, main) == (42, True)
+
+
+@MODES
+def test_async_generators_are_finalized_at_shutdown(mode: str) -> None:
+    finalized: list[str] = []
+
+    async def gen() -> Any:
+        try:
+            yield 1
+            yield 2
+        finally:
+            finalized.append("finally ran")
+
+    async def main() -> int:
+        agen = gen()
+        first = await agen.__anext__()
+        globals()["_kept_agen"] = agen  # keep it suspended: only shutdown_asyncgens can close it
+        return first
+
+    try:
+        assert run(mode, main) == 1
+    finally:
+        globals().pop("_kept_agen", None)
+    assert finalized == ["finally ran"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="asyncio.eager_task_factory is new in 3.12")
+@MODES
+def test_eager_task_factory(mode: str) -> None:
+    async def child(log: list[str]) -> str:
+        log.append("child started")
+        await asyncio.sleep(0)
+        return "child done"
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+        log: list[str] = []
+        task = asyncio.create_task(child(log))
+        log.append("after create_task")
+        log.append(await task)
+        return log
+
+    assert run(mode, main) == ["child started", "after create_task", "child done"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="asyncio.run(loop_factory=) is new in 3.12")
+def test_asyncio_run_with_loop_factory_needs_no_policy() -> None:
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, qtinter.QiBaseEventLoop)
+        await asyncio.sleep(0.001)
+        return loop.get_mode().name
+
+    assert asyncio.run(main(), loop_factory=qtinter.new_event_loop) == "OWNER"  # type: ignore[call-arg,unused-ignore]
+
+
+def test_using_qt_from_asyncio_makes_asyncio_run_use_a_qtinter_loop() -> None:
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, qtinter.QiBaseEventLoop)
+        return loop.get_mode().name
+
+    with qtinter.using_qt_from_asyncio():
+        assert asyncio.run(main()) == "OWNER"
+    plain = asyncio.new_event_loop()
+    plain.close()
+    assert not isinstance(plain, qtinter.QiBaseEventLoop)
+
+
+def test_policy_classes_create_qtinter_loops() -> None:
+    for policy_cls in (qtinter.QiDefaultEventLoopPolicy, qtinter.QiSelectorEventLoopPolicy):
+        loop = policy_cls().new_event_loop()
+        try:
+            assert isinstance(loop, qtinter.QiBaseEventLoop)
+            assert loop.get_mode() is qtinter.QiLoopMode.OWNER
+        finally:
+            loop.close()
+
+
+def test_using_asyncio_from_qt_cleans_up_in_native_mode_after_qt_returns() -> None:
+    log: list[str] = []
+
+    async def long_running() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            loop = asyncio.get_running_loop()
+            log.append(f"cancelled in {loop.get_mode().name} mode")  # type: ignore[attr-defined]
+            await asyncio.sleep(0.001)  # clean-up may still await
+            log.append("clean-up finished")
+            raise
+
+    with qtinter.using_asyncio_from_qt() as loop:
+        loop.call_soon(lambda: loop.create_task(long_running()))
+        quit_timer = make_timer(20, lambda: app().exit(0), single_shot=True)
+        exec_app()
+        del quit_timer
+    assert loop.is_closed()
+    assert log == ["cancelled in NATIVE mode", "clean-up finished"]
+
+
+# -- errors -------------------------------------------------------------------------------------------
+
+
+def test_set_mode_rejects_what_is_not_a_mode() -> None:
+    loop = qtinter.new_event_loop()
+    try:
+        with pytest.raises(TypeError, match="QiLoopMode"):
+            loop.set_mode("GUEST")  # type: ignore[arg-type]
+    finally:
+        loop.close()
+
+
+@MODES
+def test_set_mode_while_running_is_an_error(mode: str) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, qtinter.QiBaseEventLoop)
+        with pytest.raises(RuntimeError, match="cannot change the mode of a running event loop"):
+            loop.set_mode(qtinter.QiLoopMode.NATIVE)
+
+    run(mode, main)
+
+
+@MODES
+def test_running_a_running_loop_again_is_an_error(mode: str) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        coro = asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="already running"):
+            loop.run_until_complete(coro)
+        coro.close()
+
+    run(mode, main)
+
+
+def test_guest_mode_has_no_run_forever_and_owner_mode_no_start() -> None:
+    loop = qtinter.new_event_loop()
+    try:
+        with pytest.raises(RuntimeError, match=r"start\(\) runs the loop in guest mode"):
+            loop.start()
+        loop.set_mode(qtinter.QiLoopMode.GUEST)
+        with pytest.raises(RuntimeError, match="not available in guest mode"):
+            loop.run_forever()
+        coro = asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="not available in guest mode"):
+            loop.run_until_complete(coro)
+        coro.close()
+    finally:
+        loop.close()
+
+
+def test_a_closed_loop_cannot_run_in_any_mode() -> None:
+    loop = qtinter.new_event_loop()
+    loop.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        loop.run_forever()
+    loop.set_mode(qtinter.QiLoopMode.GUEST)
+    with pytest.raises(RuntimeError, match="closed"):
+        loop.start()
+
+
+def test_owner_mode_cannot_run_after_the_application_was_told_to_exit() -> None:
+    errors: list[BaseException] = []
+
+    def inside_app() -> None:
+        app().exit(0)  # Qt runs no further event loop until app.exec() is called again
+        loop = qtinter.new_event_loop()
+        try:
+            loop.run_until_complete(asyncio.sleep(0))
+        except RuntimeError as exc:
+            errors.append(exc)
+        finally:
+            loop.close()
+
+    timer = make_timer(0, inside_app, single_shot=True)
+    exec_app()
+    del timer
+    assert len(errors) == 1
+    assert "QCoreApplication.exit()" in str(errors[0])
+    assert "NATIVE" in str(errors[0])
+
+
+def test_qt_loop_ended_from_outside_is_reported_and_native_mode_can_clean_up() -> None:
+    loop = qtinter.new_event_loop()
+    try:
+        task = loop.create_task(asyncio.sleep(3600))
+        timer = make_timer(10, lambda: app().exit(0), single_shot=True)
+        with pytest.raises(RuntimeError, match="ended from outside"):
+            loop.run_until_complete(task)
+        del timer
+        assert not loop.is_running()
+        loop.set_mode(qtinter.QiLoopMode.NATIVE)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            loop.run_until_complete(task)
+    finally:
+        loop.close()
+
+
+def test_owner_and_guest_mode_need_a_qcoreapplication() -> None:
+    result = run_script(
+        SCRIPT_PRELUDE
+        + """
+loop = qtinter.new_event_loop()
+for mode, action in [("OWNER", lambda: loop.run_until_complete(asyncio.sleep(0))), ("GUEST", loop.start)]:
+    loop.set_mode(qtinter.QiLoopMode[mode])
+    try:
+        action()
+    except RuntimeError as exc:
+        print(mode, "error:", exc)
+loop.set_mode(qtinter.QiLoopMode.NATIVE)
+print("native:", loop.run_until_complete(asyncio.sleep(0, "ok")))
+loop.close()
+"""
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("OWNER error: a qtinter loop in OWNER mode needs a QCoreApplication")
+    assert lines[1].startswith("GUEST error: a qtinter loop in GUEST mode needs a QCoreApplication")
+    assert lines[2] == "native: ok"
