@@ -1,7 +1,8 @@
 """vsengine: run VapourSynth inside applications.
 
 The public names of the submodules are re-exported here; the submodules stay importable on their
-own (``vsengine.policy``, ``vsengine.loops``, ``vsengine.futures``, ``vsengine.adapters.*``).
+own (``vsengine.policy``, ``vsengine.loops``, ``vsengine.futures``, ``vsengine.video``,
+``vsengine.vpy``, ``vsengine.adapters.*``).
 """
 
 from vsengine.futures import UnifiedFuture, UnifiedIterator, unified
@@ -14,8 +15,8 @@ from vsengine.policy import (
     Policy,
     ThreadLocalStore,
 )
-
-# vsengine.video and vsengine.vpy re-exports go here.
+from vsengine.video import frame, frames, planes, render
+from vsengine.vpy import ExecutionError, Script, load_code, load_script
 
 __version__ = "0.1.0"
 
@@ -24,16 +25,24 @@ __all__ = [
     "ContextVarStore",
     "EnvironmentStore",
     "EventLoop",
+    "ExecutionError",
     "GlobalStore",
     "ManagedEnvironment",
     "Policy",
+    "Script",
     "ThreadLocalStore",
     "UnifiedFuture",
     "UnifiedIterator",
     "__version__",
+    "frame",
+    "frames",
     "from_thread",
     "get_loop",
     "keep_environment",
+    "load_code",
+    "load_script",
+    "planes",
+    "render",
     "set_loop",
     "to_thread",
     "unified",
