@@ -12,7 +12,6 @@ import contextlib
 import contextvars
 import functools
 import threading
-from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
@@ -54,22 +53,24 @@ def _completed[R](func: Callable[[], R]) -> Future[R]:
     return future
 
 
-class EventLoop(ABC):
+class EventLoop:
     """The interface vsengine uses to talk to an event loop.
 
-    Only :meth:`from_thread` is required. Every method that returns a future returns a
-    :class:`concurrent.futures.Future`; none of them blocks the caller.
+    Only :meth:`from_thread` is required. This is deliberately not an :class:`abc.ABC`, so that
+    it mixes with classes that have their own metaclass (``class QtLoop(QObject, EventLoop)``).
+    Every method that returns a future returns a :class:`concurrent.futures.Future`; none of them
+    blocks the caller.
     """
 
-    def attach(self) -> None:  # noqa: B027 (optional hook)
+    def attach(self) -> None:
         """Called by :func:`set_loop` when this loop becomes the active one."""
 
-    def detach(self) -> None:  # noqa: B027 (optional hook)
+    def detach(self) -> None:
         """Called by :func:`set_loop` when another loop replaces this one."""
 
-    @abstractmethod
     def from_thread[**P, R](self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """Run ``func`` on the event loop, soon. Must be safe to call from any thread."""
+        raise NotImplementedError(f"{type(self).__name__} must implement from_thread().")
 
     def to_thread[**P, R](self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """Run ``func`` in a worker thread (by default a new thread) and return its future.
