@@ -143,6 +143,9 @@ def main() -> int:
 
     with open(args.out, "a", encoding="utf-8") as out:
         census = _loops.install(args.kind)
+        if args.kind != "stock":
+            _loops.self_check(args.kind)
+            census.reset()
         try:
             suite = unittest.defaultTestLoader.loadTestsFromName(args.module)
         except unittest.SkipTest as exc:

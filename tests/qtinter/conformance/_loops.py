@@ -16,10 +16,11 @@ Three kinds of run (the ``--kind`` of the driver):
     not run a Qt event loop of its own: something else runs one (in an application, ``app.exec()``
     inside ``qtinter.using_asyncio_from_qt()``). The suite calls ``run_forever()`` and
     ``run_until_complete()``, so the harness gives the guest loop a ``run_forever`` that does what
-    such an application does: it starts the logical asyncio loop as a guest (``loop.start()``),
-    then runs a physical ``QEventLoop`` (what ``QCoreApplication.exec()`` runs) until the logical
-    loop has stopped, and then leaves the ``QEventLoop``. Every callback, timer and I/O event is
-    therefore delivered by a Qt event loop that qtinter does not own.
+    such an application does: it starts the logical asyncio loop as a guest (``loop.start()``,
+    the public guest entry point), then runs the physical Qt loop itself: ``app.exec()`` in the
+    main thread, a ``QEventLoop`` in other threads; when the logical loop stops (``stop()``, the
+    end of ``run_until_complete``) the physical loop is quit. Every callback, timer and I/O event
+    is therefore delivered by a Qt event loop that qtinter does not own.
 
 Where the suite creates loops (3.12 and 3.13), and what replaces each:
 
@@ -30,16 +31,23 @@ Where the suite creates loops (3.12 and 3.13), and what replaces each:
 - direct constructions ``asyncio.SelectorEventLoop(...)`` (with or without a selector),
   ``asyncio.EventLoop()`` (3.13) and ``asyncio.unix_events._UnixSelectorEventLoop``: the names are
   rebound to the qtinter class (a subclass of the stock class, so ``isinstance`` checks hold);
-- ``test.test_asyncio.utils.TestCase.new_test_loop()`` builds a ``TestLoop``, a loop with a
-  virtual clock driven by a generator: it is rebuilt with the qtinter loop class under it
-  (``class QiTestLoop(TestLoop, <qtinter loop>)``), so its scheduling runs on our loop and its
-  clock stays virtual;
+- Python subprocesses that tests start and that create a loop (``assert_python_ok("-c", ...)`` for
+  the debug flags, ``ProcessPoolExecutor`` workers) get the same patches through
+  ``_site/sitecustomize.py`` (``PYTHONPATH``), except those started with ``-E``/``-I``;
 - child watchers (3.12): they attach to whatever loop is running (``add_signal_handler``,
   ``call_soon_threadsafe``), so they see our loops without a patch of their own.
 
-Loops the census reports as not ours are the tests of asyncio's abstract base classes on mocks
-(``BaseEventLoop()``, ``BaseSelectorEventLoop(mock_selector)``, subclasses of them defined in
-the tests); they never run an event loop.
+Loops the census reports as not ours:
+
+- ``test.test_asyncio.utils.TestLoop`` (``TestCase.new_test_loop()``): a test double, not an event
+  loop. It subclasses ``BaseEventLoop`` with a fake selector that never waits and a virtual clock
+  that its own ``_run_once`` advances from a generator, so that tests of ``Future``, ``Task``,
+  ``wait_for``... can assert exact (virtual) times. A qtinter loop replaces exactly those parts
+  (``_run_once`` dispatches to Qt, waits happen in Qt's poll and timers on the real clock), so
+  putting it under ``TestLoop`` would test neither: those tests stay on ``TestLoop``.
+- tests of asyncio's abstract base classes on mocks (``BaseEventLoop()``,
+  ``BaseSelectorEventLoop(mock_selector)``, ``BaseProactorEventLoop(mock_proactor)``, subclasses
+  of them defined in the tests); they never run an event loop.
 """
 
 from __future__ import annotations
@@ -135,12 +143,51 @@ def install(kind: str, *, subprocess: bool = False) -> LoopCensus:
     loop_class = _loop_class(qtinter, qt_core, kind)
     _patch_creation_points(loop_class)
     if not subprocess:
-        _patch_test_loop(loop_class)
         site = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_site")
         path = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = site if not path else os.pathsep.join([site, path])
         os.environ["QTINTER_CONFORMANCE_KIND"] = kind
     return census
+
+
+def self_check(kind: str) -> None:
+    """Fail loudly unless the suite's ways of making a loop give a qtinter loop of ``kind``.
+
+    Also proves that the loop is hosted by a running Qt event loop: the coroutine waits for a
+    ``QTimer``, which fires only while Qt's loop runs.
+    """
+    import asyncio
+
+    import qtinter
+
+    qt_core = _qt_core()
+    mode = {"owner": qtinter.QiLoopMode.OWNER, "guest": qtinter.QiLoopMode.GUEST}[kind]
+
+    async def wait_for_qt_timer() -> str:
+        fired = asyncio.get_running_loop().create_future()
+        timer = qt_core.QTimer()
+        timer.setSingleShot(True)
+        timer.timeout.connect(lambda: fired.set_result("qt"))
+        timer.start(1)
+        return await fired  # type: ignore[no-any-return]
+
+    factories = {
+        "asyncio.new_event_loop": asyncio.new_event_loop,
+        "asyncio.SelectorEventLoop": asyncio.SelectorEventLoop,
+        "DefaultEventLoopPolicy().new_event_loop": lambda: asyncio.DefaultEventLoopPolicy().new_event_loop(),
+    }
+    for name, factory in factories.items():
+        loop = factory()
+        try:
+            if not isinstance(loop, qtinter.QiBaseEventLoop) or loop.get_mode() is not mode:
+                raise SystemExit(f"conformance harness: {name}() made {loop!r}, not a qtinter {kind} loop")
+            if loop.run_until_complete(wait_for_qt_timer()) != "qt":
+                raise SystemExit(f"conformance harness: {name}(): Qt did not run the loop")
+        finally:
+            loop.close()
+    with asyncio.Runner() as runner:
+        if not isinstance(runner.get_loop(), qtinter.QiBaseEventLoop):
+            raise SystemExit("conformance harness: asyncio.Runner() made a loop that is not ours")
 
 
 def install_when_asyncio_is_imported(kind: str) -> None:
@@ -179,6 +226,8 @@ def _loop_class(qtinter: Any, qt_core: Any, kind: str) -> type[asyncio.AbstractE
     if kind == "owner":
 
         class OwnerLoop(base):  # type: ignore[misc, valid-type]
+            """qtinter's default loop in owner mode (the mode new_event_loop() returns)."""
+
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
                 self.set_mode(qtinter.QiLoopMode.OWNER)
@@ -186,18 +235,53 @@ def _loop_class(qtinter: Any, qt_core: Any, kind: str) -> type[asyncio.AbstractE
         return OwnerLoop
 
     class GuestLoop(base):  # type: ignore[misc, valid-type]
+        """qtinter's default loop in guest mode, plus the application code that hosts it.
+
+        ``run_forever()`` does what an application using ``qtinter.using_asyncio_from_qt()``
+        does: ``loop.start()`` (the public guest-mode entry), then the physical Qt event loop:
+        ``QCoreApplication.exec()`` in the main thread, a ``QEventLoop`` in other threads. When the
+        logical loop stops (``stop()``, the end of ``run_until_complete``), the physical loop is
+        left. An exception that ended the guest loop (``KeyboardInterrupt``, ``SystemExit`` from a
+        callback) is re-raised from ``run_forever()``, as asyncio's own loop would raise it.
+        """
+
+        _harness_qloop: Any = None
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.set_mode(qtinter.QiLoopMode.GUEST)
 
         def run_forever(self) -> None:
-            _run_guest(self, qt_core)
+            self.start()  # raises as run_forever would: closed, already running, no application
+            app = qt_core.QCoreApplication.instance()
+            in_main = app.thread() is qt_core.QThread.currentThread()
+            physical = app if in_main else qt_core.QEventLoop()
+            self._harness_qloop = physical
+            try:
+                (getattr(physical, "exec", None) or physical.exec_)()
+            finally:
+                self._harness_qloop = None
+                ended_from_outside = self.is_running()
+                if ended_from_outside:
+                    self._qi_stop_guest_now()
+            pending = self._qi_take_pending_exception()
+            if pending is not None:
+                try:
+                    raise pending
+                finally:
+                    pending = None
+            if ended_from_outside:
+                raise RuntimeError("conformance harness: Qt's event loop ended before the guest loop stopped")
+
+        def _qi_guest_stopped(self) -> None:
+            # The one qtinter internal the harness uses: the hook guest mode calls when the logical
+            # loop has stopped. The application's equivalent is quitting Qt's loop when done.
+            super()._qi_guest_stopped()
+            physical = self._harness_qloop
+            if physical is not None:
+                physical.exit(0)
 
     return GuestLoop
-
-
-def _run_guest(loop: Any, qt_core: Any) -> None:
-    raise NotImplementedError("guest driver: waiting for the qtinter loop API")
 
 
 def _patch_creation_points(loop_class: type[asyncio.AbstractEventLoop]) -> None:
@@ -210,15 +294,3 @@ def _patch_creation_points(loop_class: type[asyncio.AbstractEventLoop]) -> None:
             module.EventLoop = loop_class
     unix_events._UnixSelectorEventLoop = loop_class
     unix_events._UnixDefaultEventLoopPolicy._loop_factory = loop_class
-
-
-def _patch_test_loop(loop_class: type[asyncio.AbstractEventLoop]) -> None:
-    from test.test_asyncio import utils
-
-    stock = utils.TestLoop
-
-    class QiTestLoop(stock, loop_class):  # type: ignore[misc, valid-type]
-        """The suite's virtual-clock TestLoop, with the qtinter loop under it."""
-
-    QiTestLoop.__name__ = QiTestLoop.__qualname__ = "TestLoop"
-    utils.TestLoop = QiTestLoop
