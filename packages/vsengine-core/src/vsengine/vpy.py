@@ -51,10 +51,14 @@ class ExecutionError(Exception):
     lineno: int | None
     script_traceback: str
 
-    def __init__(self, parent_error: BaseException, script: str | None = None) -> None:
+    def __init__(
+        self, parent_error: BaseException, script: str | None = None, *, filename: str | None = None
+    ) -> None:
+        """`script` names the script in the message; `filename` is the file name its code was
+        compiled with (default: `script`), used to find the failing line."""
         self.parent_error = parent_error
         self.script = script
-        self.lineno = _error_line(parent_error, script)
+        self.lineno = _error_line(parent_error, filename if filename is not None else script)
         self.script_traceback = _format_script_traceback(parent_error)
         where = "script" if script is None else f"script {script}"
         if self.lineno is not None:
@@ -188,7 +192,7 @@ class Script:
                 code = self._code()
                 exec(code, self.module.__dict__)
             except (Exception, SystemExit) as exc:
-                return ExecutionError(exc, self.path if self.path is not None else self.name)
+                return ExecutionError(exc, self.name, filename=self.path or self.name)
         return None
 
     @contextlib.contextmanager
