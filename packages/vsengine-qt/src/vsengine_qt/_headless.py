@@ -39,7 +39,8 @@ class RenderStats:
 
 
 class ProgressBar:
-    """A one-line progress bar with frames/s, redrawn at most ten times a second."""
+    """A progress bar with frames/s: redrawn in place ten times a second on a terminal, otherwise
+    (a log, a pipe) printed as a line once a second."""
 
     def __init__(self, total: int, stream: TextIO, width: int = 30) -> None:
         self.total = total
@@ -51,7 +52,7 @@ class ProgressBar:
 
     def update(self, done: int, *, force: bool = False) -> None:
         now = time.perf_counter()
-        if not force and now - self._last_draw < 0.1:
+        if not force and now - self._last_draw < (0.1 if self._tty else 1.0):
             return
         self._last_draw = now
         elapsed = now - self.start

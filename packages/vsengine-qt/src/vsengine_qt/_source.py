@@ -100,7 +100,7 @@ async def load_source(policy: Policy, script: str | os.PathLike[str] | None, out
         if script is None:
             name = "the built-in test clip"
             with environment.use():
-                builtin_clip().set_output(output)
+                builtin_clip().set_output(0)
         else:
             name = os.fspath(script)
             # Our own module object: the script's globals are ours to clear when the source goes away.
