@@ -18,6 +18,7 @@ from qtinter.bindings import QtCore
 
 T = TypeVar("T")
 Main = Callable[[], Coroutine[Any, Any, T]]
+LoopFactory = Callable[[], qtinter.QiBaseEventLoop]
 
 #: Every test body is bounded by this (seconds); a Qt-side guard ends a stuck guest run.
 TIMEOUT = 20.0
@@ -32,12 +33,12 @@ def app() -> Any:
     return instance
 
 
-def run_owner(main: Main[T]) -> T:
+def run_owner(main: Main[T], loop_factory: LoopFactory = qtinter.new_event_loop) -> T:
     """``asyncio.run(main(), loop_factory=qtinter.new_event_loop)``, also on Python 3.10."""
     if sys.version_info >= (3, 11):
-        with asyncio.Runner(loop_factory=qtinter.new_event_loop) as runner:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
             return runner.run(asyncio.wait_for(main(), TIMEOUT))
-    loop = qtinter.new_event_loop()
+    loop = loop_factory()
     try:
         return loop.run_until_complete(asyncio.wait_for(main(), TIMEOUT))
     finally:
@@ -48,7 +49,7 @@ def run_owner(main: Main[T]) -> T:
             loop.close()
 
 
-def run_guest(main: Main[T]) -> T:
+def run_guest(main: Main[T], loop_factory: LoopFactory = qtinter.new_event_loop) -> T:
     """Run ``main()`` inside ``with qtinter.using_asyncio_from_qt(): app.exec()``."""
     outcome: dict[str, Any] = {}
     application = app()
@@ -70,7 +71,7 @@ def run_guest(main: Main[T]) -> T:
     timer.timeout.connect(guard)
     timer.start(int((TIMEOUT + 5) * 1000))
     try:
-        with qtinter.using_asyncio_from_qt() as loop:
+        with qtinter.using_asyncio_from_qt(loop_factory=loop_factory) as loop:
             loop.call_soon(lambda: loop.create_task(driver()))
             exec_app()
     finally:
@@ -86,12 +87,12 @@ def exec_app() -> int:
     return int(run())
 
 
-def run(mode: str, main: Main[T]) -> T:
+def run(mode: str, main: Main[T], loop_factory: LoopFactory = qtinter.new_event_loop) -> T:
     """Run ``main()`` on a qtinter loop in ``mode`` ("owner" or "guest") and return its result."""
     if mode == "owner":
-        return run_owner(main)
+        return run_owner(main, loop_factory)
     if mode == "guest":
-        return run_guest(main)
+        return run_guest(main, loop_factory)
     raise ValueError(mode)
 
 

@@ -11,7 +11,7 @@ from ._loops import new_event_loop
 from ._modes import QiLoopMode
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from ._base_events import QiBaseEventLoop
 
@@ -19,7 +19,9 @@ __all__ = ["using_asyncio_from_qt", "using_qt_from_asyncio"]
 
 
 @contextlib.contextmanager
-def using_asyncio_from_qt(*, debug: bool | None = None) -> Iterator[QiBaseEventLoop]:
+def using_asyncio_from_qt(
+    *, debug: bool | None = None, loop_factory: Callable[[], QiBaseEventLoop] | None = None
+) -> Iterator[QiBaseEventLoop]:
     """Run an asyncio loop as a guest of Qt's loop for the duration of the ``with`` block.
 
     ::
@@ -32,9 +34,10 @@ def using_asyncio_from_qt(*, debug: bool | None = None) -> Iterator[QiBaseEventL
     closed. An exception that ended the loop while Qt ran it (``KeyboardInterrupt`` from Ctrl+C,
     ``SystemExit``) quits Qt's loop and is raised here, after the clean-up.
 
-    Yields the loop.
+    ``loop_factory`` creates the loop (default: :func:`qtinter.new_event_loop`), e.g.
+    ``qtinter.QiSelectorEventLoop`` to use a selector loop on Windows. Yields the loop.
     """
-    loop = new_event_loop()
+    loop = (loop_factory or new_event_loop)()
     try:
         if debug is not None:
             loop.set_debug(debug)

@@ -1,0 +1,167 @@
+"""I/O on qtinter loops in owner and guest mode: sockets, streams, SSL, readers added by Qt code,
+and the helper-thread fallback for selectors without a pollable descriptor."""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+import socket
+import ssl
+from typing import Any
+
+import pytest
+from loop_support import MODES, TIMEOUT, app, exec_app, run
+
+import qtinter
+from qtinter.bindings import QtCore
+
+LIMIT = 1 << 21  # stream buffer limit: room for the 1 MB line
+
+
+async def echo_round_trips(
+    ssl_server: ssl.SSLContext | None = None, ssl_client: ssl.SSLContext | None = None
+) -> list[bytes]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.readline():
+            writer.write(data.upper())
+            await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=ssl_server, limit=LIMIT)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1",
+            port,
+            ssl=ssl_client,
+            server_hostname="localhost" if ssl_client else None,
+            limit=LIMIT,
+        )
+        replies = []
+        for i in range(50):
+            writer.write(b"message %d\n" % i)
+            await writer.drain()
+            replies.append(await reader.readline())
+        big = b"x" * 1_000_000 + b"\n"  # more than a socket buffer: exercises write pausing
+        writer.write(big)
+        await writer.drain()
+        replies.append(await reader.readline())
+        writer.close()
+        await writer.wait_closed()
+    return replies
+
+
+@MODES
+def test_tcp_streams_over_loopback(mode: str) -> None:
+    replies = run(mode, echo_round_trips)
+    assert replies[:50] == [b"MESSAGE %d\n" % i for i in range(50)]
+    assert replies[50] == b"X" * 1_000_000 + b"\n"
+
+
+@MODES
+def test_ssl_streams_over_loopback(mode: str) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+
+    replies = run(mode, lambda: echo_round_trips(server_ctx, client_ctx))
+    assert replies[:50] == [b"MESSAGE %d\n" % i for i in range(50)]
+    assert len(replies[50]) == 1_000_001
+
+
+@MODES
+def test_low_level_socket_operations(mode: str) -> None:
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        a, b = socket.socketpair()
+        with a, b:
+            a.setblocking(False)
+            b.setblocking(False)
+            await loop.sock_sendall(a, b"ping")
+            data = await loop.sock_recv(b, 4)
+            await loop.sock_sendall(b, data + b"-pong")
+            return await loop.sock_recv(a, 100)
+
+    assert run(mode, main) == b"ping-pong"
+
+
+@MODES
+def test_datagrams(mode: str) -> None:
+    async def main() -> tuple[bytes, Any]:
+        loop = asyncio.get_running_loop()
+        received: asyncio.Future[tuple[bytes, Any]] = loop.create_future()
+
+        class Server(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                received.set_result((data, addr))
+
+        server, _ = await loop.create_datagram_endpoint(Server, local_addr=("127.0.0.1", 0))
+        client, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, remote_addr=server.get_extra_info("sockname")
+        )
+        client.sendto(b"datagram")
+        try:
+            return await received
+        finally:
+            client.close()
+            server.close()
+
+    data, _addr = run(mode, main)
+    assert data == b"datagram"
+
+
+def test_reader_added_by_qt_code_while_the_guest_loop_sleeps() -> None:
+    received: list[bytes] = []
+    a, b = socket.socketpair()
+    with a, b, qtinter.using_asyncio_from_qt() as loop:
+        b.setblocking(False)
+
+        def on_readable() -> None:
+            received.append(b.recv(100))
+            loop.remove_reader(b)
+            app().exit(0)
+
+        timers = [
+            QtCore.QTimer.singleShot(10, lambda: loop.add_reader(b, on_readable)),
+            QtCore.QTimer.singleShot(30, lambda: a.send(b"hello from Qt")),
+        ]
+        guard = QtCore.QTimer()
+        guard.setSingleShot(True)
+        guard.timeout.connect(lambda: app().exit(1))
+        guard.start(int(TIMEOUT * 1000))
+        exec_app()
+        guard.stop()
+        del timers
+    assert received == [b"hello from Qt"]
+
+
+@pytest.mark.parametrize("selector_cls", [selectors.SelectSelector, selectors.PollSelector])
+@MODES
+def test_selectors_without_a_pollable_descriptor_use_a_helper_thread(mode: str, selector_cls: type) -> None:
+    # The path Windows' selector loop takes (no epoll/kqueue descriptor for Qt to watch).
+    def factory() -> qtinter.QiBaseEventLoop:
+        return qtinter.QiSelectorEventLoop(selector_cls())
+
+    async def main() -> tuple[list[bytes], str]:
+        loop = asyncio.get_running_loop()
+        assert type(loop._selector.inner) is selector_cls  # type: ignore[attr-defined]
+        replies = await echo_round_trips()
+
+        # A threadsafe call and a timer still wake the loop.
+        done = loop.create_future()
+        loop.call_later(0.01, lambda: threading_call(loop, done))
+        return replies, await done
+
+    replies, result = run(mode, main, factory)
+    assert replies[:50] == [b"MESSAGE %d\n" % i for i in range(50)]
+    assert result == "from a thread"
+
+
+def threading_call(loop: asyncio.AbstractEventLoop, done: asyncio.Future[str]) -> None:
+    import threading
+
+    threading.Thread(target=lambda: loop.call_soon_threadsafe(done.set_result, "from a thread")).start()
