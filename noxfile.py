@@ -22,6 +22,7 @@ VS_PYTHONS = ["3.12", "3.13"]
 TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "pytest-trio>=0.8"]
 CORE = "packages/vsengine-core"
 QTINTER = "packages/qtinter"
+VSENGINE_QT = "packages/vsengine-qt"
 
 #: (Python, Qt binding) pairs qtinter is tested on; see docs/shared machine facts for the gaps:
 #: PySide2 has working wheels only for 3.10, and the qtinter extras pin PySide6 below 6.12 on
@@ -64,9 +65,13 @@ def tests_qt(session: nox.Session, binding: str) -> None:
     if not tests:
         session.skip("tests/qtinter has no test modules yet")
     session.install("-e", f"{QTINTER}[{binding}]", *QT_TEST_DEPS, PYTEST_QT.get(binding, "pytest-qt>=4.4"))
+    paths = ["tests/qtinter"]
+    if session.python in VS_PYTHONS:  # vsengine-qt needs VapourSynth, which needs Python 3.12+
+        session.install("-e", CORE, "-e", f"{VSENGINE_QT}[{binding}]", *TEST_DEPS)
+        paths.append("tests/vsengine_qt")
     session.run(
         "pytest",
-        "tests/qtinter",
+        *paths,
         "--ignore=tests/qtinter/conformance",
         *session.posargs,
         env={
