@@ -19,8 +19,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 def _binding() -> str:
     requested = os.environ.get("QTINTERBINDING", "").strip()
-    if requested:
-        return requested
+    if requested:  # qtinter accepts any letter case ("pyqt6"): so do we
+        names = {name.lower(): name for name in ("PyQt5", "PyQt6", "PySide2", "PySide6")}
+        return names.get(requested.lower(), requested)
     for name in ("PySide6", "PyQt6", "PyQt5"):
         if importlib.util.find_spec(name) is not None:
             return name

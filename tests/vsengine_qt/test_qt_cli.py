@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import BINDING
+from vsengine_qt._qt import BINDING
 
 from vsengine_qt._cli import display_available
 from vsengine_qt._headless import parse_range
