@@ -1,0 +1,462 @@
+"""Awaiting Qt signals: ``asyncsignal``, ``asyncsignalstream`` and ``multisignal``.
+
+Every awaiter connects its own small callable (a *relay*) to the signal and keeps only a weak reference
+to it. Qt bindings drop their reference to a relay when the connection goes away: when we disconnect
+it, or when the sender is destroyed. A relay released while still in use therefore means that the
+sender died, which turns a wait that would hang forever into a clear :class:`SenderDestroyedError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import functools
+import sys
+import weakref
+from collections.abc import Callable, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+
+from ._bindings import QtCore
+from ._slots import MISSING, passed_arguments
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = [
+    "SenderDestroyedError",
+    "SignalLike",
+    "SignalStream",
+    "asyncsignal",
+    "asyncsignalstream",
+    "multisignal",
+]
+
+K = TypeVar("K", bound=Hashable)
+
+Overflow = Literal["drop-oldest", "error"]
+
+
+class SignalLike(Protocol):
+    """A bound Qt signal (``button.clicked``) or a :class:`multisignal`."""
+
+    def connect(self, slot: Any, /) -> object: ...
+
+    def disconnect(self, slot: Any, /) -> object: ...
+
+
+class SenderDestroyedError(RuntimeError):
+    """The object that owns a signal was destroyed while something was waiting for the signal."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Copying arguments
+
+_BINDING_PACKAGES = frozenset({"PyQt5", "PyQt6", "PySide2", "PySide6"})
+
+#: Qt value types whose signal arguments are copied (PyQt hands slots wrappers of the emitter's own
+#: temporaries, which are gone once the emission returns). Everything else is passed on as received:
+#: QObjects (identity matters), enums, and Python objects, which the binding already converted.
+COPIED_TYPES = frozenset(
+    {
+        "QBitArray", "QBrush", "QByteArray", "QColor", "QCursor", "QDate", "QDateTime", "QFont",
+        "QIcon", "QImage", "QItemSelection", "QKeySequence", "QLine", "QLineF", "QLocale",
+        "QMargins", "QMarginsF", "QModelIndex", "QPalette", "QPen", "QPersistentModelIndex",
+        "QPixmap", "QPoint", "QPointF", "QPolygon", "QPolygonF", "QRect", "QRectF", "QRegion",
+        "QSize", "QSizeF", "QTextCursor", "QTime", "QTransform", "QUrl", "QUuid", "QVariant",
+    }
+)  # fmt: skip
+
+
+def _copy_value(value: object) -> object:
+    cls = type(value)
+    if cls.__module__.partition(".")[0] not in _BINDING_PACKAGES:
+        if cls is list:
+            return [_copy_value(item) for item in value]  # type: ignore[attr-defined]
+        if cls is tuple:
+            return tuple(_copy_value(item) for item in value)  # type: ignore[attr-defined]
+        return value
+    for base in cls.__mro__:
+        if base.__name__ in COPIED_TYPES and base.__module__.partition(".")[0] in _BINDING_PACKAGES:
+            try:
+                return base(value)
+            except TypeError:  # pragma: no cover - every listed type has a copy constructor
+                return value
+    return value
+
+
+def _copy_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(_copy_value(arg) for arg in args)
+
+
+def _unpack(args: tuple[Any, ...]) -> Any:
+    """No argument: None; one: the value; several: the tuple."""
+    if not args:
+        return None
+    if len(args) == 1:
+        return args[0]
+    return args
+
+
+# --------------------------------------------------------------------------------------------------
+# One connection that notices the sender's destruction
+
+
+def _make_relay(on_emit: Callable[[tuple[Any, ...]], object]) -> Callable[..., None]:
+    """The function connected to a Qt signal; only the binding may reference it (see the docstring).
+
+    Its parameters are spelled out, not ``*args``, for the reason given in :mod:`qtinter._slots`.
+    """
+    _ = MISSING
+
+    def relay(
+        a0: Any = _,
+        a1: Any = _,
+        a2: Any = _,
+        a3: Any = _,
+        a4: Any = _,
+        a5: Any = _,
+        a6: Any = _,
+        a7: Any = _,
+        a8: Any = _,
+        a9: Any = _,
+        /,
+    ) -> None:
+        on_emit(_copy_args(passed_arguments((a0, a1, a2, a3, a4, a5, a6, a7, a8, a9))))
+
+    return relay  # fmt: skip
+
+
+class _Link:
+    """A connection to a signal; ``close()`` disconnects, ``on_destroyed`` reports a dead sender."""
+
+    def close(self) -> None:
+        raise NotImplementedError  # pragma: no cover
+
+
+class _SignalLink(_Link):
+    __slots__ = ("_closed", "_connection", "_on_destroyed", "_ref", "_signal")
+
+    def __init__(
+        self,
+        signal: SignalLike,
+        on_emit: Callable[[tuple[Any, ...]], object],
+        on_destroyed: Callable[[], object],
+    ) -> None:
+        relay = _make_relay(on_emit)
+        self._closed = False
+        self._signal = signal
+        self._on_destroyed = on_destroyed
+        self._ref = weakref.ref(relay, self._released)
+        try:
+            connection = signal.connect(relay)
+        except (AttributeError, TypeError, RuntimeError) as exc:
+            self._closed = True
+            raise TypeError(f"cannot connect to {signal!r}: {exc}") from exc
+        self._connection = connection if isinstance(connection, QtCore.QMetaObject.Connection) else None
+
+    def _released(self, _ref: object) -> None:
+        # The binding dropped the relay without us disconnecting it: the sender is gone.
+        if not self._closed:
+            self._closed = True
+            self._on_destroyed()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # A bound signal must not be touched once its sender is gone (PyQt crashes), so first ask Qt
+        # itself: disconnecting the connection fails if Qt already removed it with the sender.
+        if self._connection is not None and not QtCore.QObject.disconnect(self._connection):
+            return
+        relay = self._ref()
+        if relay is not None:
+            try:
+                # Also makes PyQt free its proxy for the relay (it raises here, having done so).
+                self._signal.disconnect(relay)
+            except (TypeError, RuntimeError):
+                pass
+
+
+def _check_signal(signal: object, who: str) -> None:
+    if isinstance(signal, multisignal):
+        return
+    if not callable(getattr(signal, "connect", None)) or not callable(getattr(signal, "disconnect", None)):
+        raise TypeError(
+            f"{who}() needs a bound Qt signal (such as button.clicked) or a qtinter.multisignal, "
+            f"got {signal!r}"
+        )
+
+
+def _link(
+    signal: SignalLike, on_emit: Callable[[tuple[Any, ...]], object], on_destroyed: Callable[[], object]
+) -> _Link:
+    if isinstance(signal, multisignal):
+        return signal._link(on_emit, on_destroyed)
+    return _SignalLink(signal, on_emit, on_destroyed)
+
+
+def _describe(signal: object) -> str:
+    # Only while the sender is alive: PyQt crashes on repr() of a signal whose sender is gone.
+    return repr(signal)
+
+
+def _destroyed_error(description: str) -> SenderDestroyedError:
+    return SenderDestroyedError(f"the sender of {description} was destroyed while waiting for the signal")
+
+
+# --------------------------------------------------------------------------------------------------
+# asyncsignal
+
+
+async def asyncsignal(signal: SignalLike) -> Any:
+    """Wait for the next emission of *signal* and return its arguments.
+
+    The result is None for a signal without arguments, the argument itself for one, and a tuple for
+    several. Qt value types (see :data:`COPIED_TYPES`) are copied, so they stay valid after the
+    emission. Cancelling the wait disconnects from the signal.
+
+    :raises TypeError: *signal* is not a bound signal.
+    :raises SenderDestroyedError: the object owning the signal was destroyed before it emitted.
+    """
+    _check_signal(signal, "asyncsignal")
+    description = _describe(signal)
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def on_emit(args: tuple[Any, ...]) -> None:
+        if not future.done():
+            future.set_result(_unpack(args))
+        link.close()
+
+    def on_destroyed() -> None:
+        if not future.done():
+            future.set_exception(_destroyed_error(description))
+
+    link = _link(signal, on_emit, on_destroyed)
+    try:
+        return await future
+    finally:
+        link.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# asyncsignalstream
+
+
+class _StreamState:
+    __slots__ = ("closed", "dropped", "ended", "error", "items", "maxsize", "overflow", "unlink", "waiter")
+
+    def __init__(self, maxsize: int, overflow: Overflow) -> None:
+        self.items: collections.deque[Any] = collections.deque()
+        self.maxsize = maxsize
+        self.overflow: Overflow = overflow
+        self.dropped = 0
+        self.ended = False  # no more emissions will arrive
+        self.closed = False  # the consumer closed the stream
+        self.error: BaseException | None = None  # raised once the buffer is drained
+        self.waiter: asyncio.Future[None] | None = None
+        self.unlink: Callable[[], object] = lambda: None
+
+    def wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def push(self, args: tuple[Any, ...]) -> None:
+        if self.ended:
+            return
+        if self.maxsize and len(self.items) >= self.maxsize:
+            if self.overflow == "drop-oldest":
+                self.items.popleft()
+                self.dropped += 1
+            else:
+                self.error = OverflowError(
+                    f"more than {self.maxsize} emissions arrived before the consumer took them; "
+                    "the stream was disconnected"
+                )
+                self.ended = True
+                self.unlink()
+                self.wake()
+                return
+        self.items.append(_unpack(args))
+        self.wake()
+
+    def sender_destroyed(self) -> None:
+        self.ended = True
+        self.wake()
+
+
+class SignalStream:
+    """An async iterator over the emissions of a signal; see :func:`asyncsignalstream`."""
+
+    def __init__(self, signal: SignalLike, *, maxsize: int = 0, overflow: Overflow = "drop-oldest") -> None:
+        self._link: _Link | None = None
+        _check_signal(signal, "asyncsignalstream")
+        if not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 0:
+            raise ValueError(f"maxsize must be an int >= 0 (0: unbounded), got {maxsize!r}")
+        if overflow not in ("drop-oldest", "error"):
+            raise ValueError(f"overflow must be 'drop-oldest' or 'error', got {overflow!r}")
+        state = self._state = _StreamState(maxsize, overflow)
+        link = self._link = _link(signal, state.push, state.sender_destroyed)
+        state.unlink = link.close
+
+    @property
+    def dropped(self) -> int:
+        """How many emissions were discarded because the buffer was full (``overflow="drop-oldest"``)."""
+        return self._state.dropped
+
+    def __aiter__(self) -> SignalStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        state = self._state
+        while True:
+            if state.closed:
+                raise StopAsyncIteration
+            if state.items:
+                return state.items.popleft()
+            if state.error is not None:
+                raise state.error
+            if state.ended:
+                raise StopAsyncIteration
+            if state.waiter is not None:
+                raise RuntimeError("another task is already waiting for the next emission of this stream")
+            waiter = state.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                state.waiter = None
+
+    def close(self) -> None:
+        """Disconnect and discard buffered emissions; a waiting ``__anext__`` ends the iteration."""
+        state = self._state
+        state.closed = state.ended = True
+        state.items.clear()
+        if self._link is not None:
+            self._link.close()
+        state.wake()
+
+    async def aclose(self) -> None:
+        """Same as :meth:`close`, for ``contextlib.aclosing`` and symmetry with async generators."""
+        self.close()
+
+    async def __aenter__(self) -> SignalStream:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # `break` out of `async for` does not close an iterator: do not leave the connection behind.
+        link = getattr(self, "_link", None)
+        if link is not None and not sys.is_finalizing():
+            link.close()
+
+
+def asyncsignalstream(
+    signal: SignalLike, *, maxsize: int = 0, overflow: Overflow = "drop-oldest"
+) -> SignalStream:
+    """Connect to *signal* now and iterate over its emissions with ``async for``.
+
+    Each item follows :func:`asyncsignal`'s convention (None, the value, or a tuple). Emissions are
+    buffered until the consumer takes them: without limit if *maxsize* is 0, else at most *maxsize*.
+    On overflow, ``"drop-oldest"`` discards the oldest buffered emission (counted in
+    :attr:`SignalStream.dropped`); ``"error"`` disconnects, delivers what is buffered and then raises
+    :class:`OverflowError`. The iteration ends when the sender is destroyed or the stream is closed
+    (:meth:`~SignalStream.aclose`, ``async with``, or garbage collection).
+    """
+    return SignalStream(signal, maxsize=maxsize, overflow=overflow)
+
+
+# --------------------------------------------------------------------------------------------------
+# multisignal
+
+
+class _MultiLink(_Link):
+    __slots__ = ("_alive", "_closed", "_links", "_on_destroyed")
+
+    def __init__(
+        self,
+        signals: Mapping[Any, SignalLike],
+        on_emit: Callable[[tuple[Any, ...]], object],
+        on_destroyed: Callable[[], object],
+    ) -> None:
+        self._closed = False
+        self._alive = len(signals)
+        self._on_destroyed = on_destroyed
+        self._links: list[_Link] = []
+        try:
+            for key, signal in signals.items():
+                emit = functools.partial(_emit_tagged, on_emit, key)
+                self._links.append(_link(signal, emit, self._one_destroyed))
+        except BaseException:
+            self.close()
+            raise
+
+    def _one_destroyed(self) -> None:
+        self._alive -= 1
+        if self._alive == 0 and not self._closed:
+            self._closed = True
+            self._on_destroyed()
+
+    def close(self) -> None:
+        self._closed = True
+        for link in self._links:
+            link.close()
+
+
+def _emit_tagged(on_emit: Callable[[tuple[Any, ...]], object], key: object, args: tuple[Any, ...]) -> None:
+    on_emit((key, _unpack(args)))
+
+
+class multisignal(Generic[K]):
+    """Several signals seen as one, each emission tagged by its key.
+
+    ``multisignal({"ok": ok.clicked, "text": edit.textChanged})`` emits ``(key, value)``, where
+    *value* follows :func:`asyncsignal`'s convention. Await it with :func:`asyncsignal` or iterate it
+    with :func:`asyncsignalstream`, or :meth:`connect` a slot ``slot(key, value)`` and
+    :meth:`disconnect` it later. Waiting on it raises :class:`SenderDestroyedError` only once every
+    sender is gone.
+    """
+
+    def __init__(self, signal_map: Mapping[K, SignalLike]) -> None:
+        if not isinstance(signal_map, Mapping):
+            raise TypeError(f"multisignal() needs a mapping of keys to signals, got {signal_map!r}")
+        for signal in signal_map.values():
+            _check_signal(signal, "multisignal")
+        self._signals: dict[K, SignalLike] = dict(signal_map)
+        entries = ", ".join(f"{key!r}: {_describe(signal)}" for key, signal in self._signals.items())
+        self._description = f"multisignal({{{entries}}})"
+        self._connections: list[tuple[Callable[[K, Any], object], _Link]] = []
+
+    def _link(
+        self, on_emit: Callable[[tuple[Any, ...]], object], on_destroyed: Callable[[], object]
+    ) -> _Link:
+        return _MultiLink(self._signals, on_emit, on_destroyed)
+
+    def connect(self, slot: Callable[[K, Any], object], /) -> None:
+        """Call ``slot(key, value)`` on every emission of any of the signals."""
+        if not callable(slot):
+            raise TypeError(f"multisignal.connect() needs a callable, got {slot!r}")
+        link = self._link(lambda tagged: slot(*tagged), lambda: None)
+        self._connections.append((slot, link))
+
+    def disconnect(self, slot: Callable[[K, Any], object] | None = None, /) -> None:
+        """Disconnect *slot* (every connection of it), or every slot if *slot* is omitted.
+
+        :raises ValueError: *slot* is not connected.
+        """
+        kept: list[tuple[Callable[[K, Any], object], _Link]] = []
+        found = False
+        for connected, link in self._connections:
+            if slot is None or connected == slot:
+                link.close()
+                found = True
+            else:
+                kept.append((connected, link))
+        self._connections = kept
+        if slot is not None and not found:
+            raise ValueError(f"{slot!r} is not connected to this multisignal")
+
+    def __repr__(self) -> str:
+        return self._description

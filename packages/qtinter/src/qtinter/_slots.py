@@ -1,0 +1,240 @@
+"""``asyncslot``: use a coroutine function as a Qt slot.
+
+Calling the wrapper creates a task through :meth:`QiBaseEventLoop.run_task`, which runs the first step
+of the coroutine at once (so a ``clicked`` handler can disable its button before anything else
+happens) and schedules the rest on the running qtinter loop.
+
+The wrapper is a plain function with :data:`MAX_SIGNAL_ARGS` optional positional parameters and no
+``*args``. That shape matters: PySide picks the overload of a signal with default arguments (such as
+``clicked(bool checked = false)``) from the number of parameters of the slot, and gives ``*args``
+slots the overload without arguments; PyQt passes every argument. Both then pass the signal's
+arguments, and the wrapper drops those the coroutine function does not accept, as Qt does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import weakref
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+
+__all__ = ["MAX_SIGNAL_ARGS", "asyncslot"]
+
+T = TypeVar("T")
+
+#: How many signal arguments a slot wrapper can receive (Qt signals rarely have more than 4).
+MAX_SIGNAL_ARGS = 10
+
+_NO_LOOP = (
+    "no qtinter event loop is running in this thread. Run the Qt application inside "
+    "`with qtinter.using_asyncio_from_qt(): app.exec()`, or start asyncio with "
+    "`asyncio.run(main(), loop_factory=qtinter.new_event_loop)`"
+)
+
+
+class _Missing:
+    """Default of the wrapper's parameters: marks arguments the caller did not pass."""
+
+    def __repr__(self) -> str:
+        return "<no argument>"
+
+
+MISSING: Any = _Missing()
+
+
+def passed_arguments(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    end = len(args)
+    while end and args[end - 1] is MISSING:
+        end -= 1
+    return args[:end]
+
+
+def _make_slot(
+    launch: Callable[[tuple[Any, ...], dict[str, Any]], asyncio.Task[T]],
+) -> Callable[..., asyncio.Task[T]]:
+    _ = MISSING
+
+    def slot(  # see the module docstring for why the parameters are spelled out
+        a0: Any = _,
+        a1: Any = _,
+        a2: Any = _,
+        a3: Any = _,
+        a4: Any = _,
+        a5: Any = _,
+        a6: Any = _,
+        a7: Any = _,
+        a8: Any = _,
+        a9: Any = _,
+        /,
+        **kwargs: Any,
+    ) -> asyncio.Task[T]:
+        return launch(passed_arguments((a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)), kwargs)
+
+    return slot  # fmt: skip
+
+
+def _positional_limit(fn: Callable[..., Any]) -> int | None:
+    """How many positional arguments *fn* accepts, or None if it takes ``*args`` (or is opaque)."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    count = 0
+    for parameter in signature.parameters.values():
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            return None
+        if parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            count += 1
+    return count
+
+
+def _describe(fn: object) -> str:
+    if isinstance(fn, functools.partial):
+        return f"functools.partial({_describe(fn.func)})"
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    return str(name) if name is not None else type(fn).__qualname__
+
+
+def _checked(fn: object) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """*fn* if it is a coroutine function (or an object whose ``__call__`` is one), else TypeError."""
+    if callable(fn):
+        if inspect.iscoroutinefunction(fn):
+            return fn
+        call = inspect.getattr_static(type(fn), "__call__", None)
+        if not inspect.isfunction(fn) and inspect.iscoroutinefunction(call):
+            return fn
+    raise TypeError(
+        f"asyncslot() needs a coroutine function (defined with `async def`), got {fn!r}; "
+        "connect a plain function to the signal directly"
+    )
+
+
+def _running_task_runner(name: str) -> Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(f"asyncslot {name}: {_NO_LOOP}") from None
+    run_task = getattr(loop, "run_task", None)
+    if run_task is None:
+        raise RuntimeError(
+            f"asyncslot {name}: the running event loop is a {type(loop).__qualname__}, not a qtinter "
+            f"loop: {_NO_LOOP}"
+        )
+    return cast("Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]", run_task)
+
+
+async def _receiver_gone() -> Any:
+    raise asyncio.CancelledError
+
+
+def _start(
+    fn: Callable[..., Coroutine[Any, Any, T]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None,
+    name: str,
+) -> asyncio.Task[T]:
+    runner = task_runner or _running_task_runner(name)
+    coro = fn(*args, **kwargs)  # a TypeError for bad arguments surfaces here, before any task exists
+    try:
+        task = runner(coro)
+    except BaseException:
+        coro.close()
+        raise
+
+    def report(task: asyncio.Task[T]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        # KeyboardInterrupt and SystemExit already propagated out of the step that raised them.
+        if isinstance(exc, Exception):
+            task.get_loop().call_exception_handler(
+                {"message": f"Unhandled exception in asyncslot {name}", "exception": exc, "task": task}
+            )
+
+    task.add_done_callback(report)
+    return task
+
+
+def _function_slot(
+    fn: Callable[..., Coroutine[Any, Any, T]],
+    task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None,
+) -> Callable[..., asyncio.Task[T]]:
+    limit = _positional_limit(fn)
+    name = _describe(fn)
+
+    def launch(args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Task[T]:
+        if limit is not None:
+            args = args[:limit]  # Qt lets a slot take fewer arguments than its signal
+        return _start(fn, args, kwargs, task_runner, name)
+
+    return _dressed(_make_slot(launch), fn)
+
+
+def _method_slot(
+    method: Any, task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None
+) -> Callable[..., asyncio.Task[T]]:
+    fn = _checked(method.__func__)
+    limit = _positional_limit(method)
+    name = _describe(method)
+    try:
+        receiver: Callable[[], object] = weakref.ref(method.__self__)
+    except TypeError:  # no __weakref__ (a __slots__ class): it can only be held strongly
+        receiver = functools.partial(lambda obj: obj, method.__self__)
+
+    def launch(args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Task[T]:
+        obj = receiver()
+        if obj is None:
+            # The receiver is gone: do nothing, as a Qt connection would, and return a cancelled task.
+            return _start(_receiver_gone, (), {}, task_runner, name)
+        if limit is not None:
+            args = args[:limit]
+        return _start(fn, (obj, *args), kwargs, task_runner, name)
+
+    return _dressed(_make_slot(launch), fn)  # not method: its __wrapped__ would keep the receiver alive
+
+
+def _dressed(slot: Callable[..., asyncio.Task[T]], fn: object) -> Callable[..., asyncio.Task[T]]:
+    # __name__, __doc__, ... and __dict__, which holds what Slot()/pyqtSlot() recorded on fn.
+    functools.update_wrapper(slot, fn)  # type: ignore[arg-type]
+    return slot
+
+
+def asyncslot(
+    fn: Callable[..., Coroutine[Any, Any, T]],
+    *,
+    task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None = None,
+) -> Callable[..., asyncio.Task[T]]:
+    """Wrap the coroutine function *fn* so that it can be connected to a Qt signal.
+
+    Calling the wrapper calls *fn* with the same arguments, dropping positional arguments beyond those
+    *fn* accepts (as Qt does for a slot that takes fewer arguments than its signal), and runs the
+    coroutine with the running qtinter loop's :meth:`~QiBaseEventLoop.run_task`: the first step runs
+    at once, the rest is scheduled, and the task is returned. Pass *task_runner* (for example
+    :func:`asyncio.ensure_future`) to start the task differently.
+
+    *fn* may be a function, a bound method, a classmethod or staticmethod, a
+    :func:`functools.partial`, or be decorated with ``Slot``/``pyqtSlot``, before or after
+    ``asyncslot``. A bound method is held weakly, like Qt's own connections to methods: the wrapper
+    does not keep its object alive, and once the object is gone calling it does nothing (it returns a
+    task that is already cancelled).
+
+    An exception that escapes the coroutine is passed to the loop's exception handler, naming the
+    slot: never lost, and never raised into Qt (PyQt would abort the application). Cancellation is not
+    reported.
+
+    :raises TypeError: *fn* is not a coroutine function; (when called) the arguments do not fit *fn*.
+    :raises RuntimeError: (when called) no qtinter loop is running in this thread.
+    """
+    target: object = fn  # may also be a staticmethod or classmethod object (decorator order)
+    if isinstance(target, staticmethod):
+        return cast("Callable[..., asyncio.Task[T]]", staticmethod(asyncslot(target.__func__)))
+    if isinstance(target, classmethod):
+        return cast("Callable[..., asyncio.Task[T]]", classmethod(asyncslot(target.__func__)))
+    if inspect.ismethod(target):
+        return _method_slot(target, task_runner)
+    return _function_slot(_checked(fn), task_runner)

@@ -1,0 +1,395 @@
+"""asyncslot: coroutine functions as Qt slots, driven by real widgets and signals offscreen."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gc
+import sys
+import warnings
+import weakref
+from typing import Any
+
+import pytest
+from interop_support import MODES, run, run_owner, signal_connected
+from pytestqt.qt_compat import qt_api
+
+import qtinter
+
+QtCore = qt_api.QtCore
+QtWidgets = qt_api.QtWidgets
+
+pytestmark = pytest.mark.usefixtures("qapp")
+
+
+class Emitter(QtCore.QObject):  # type: ignore[misc]
+    none = qt_api.Signal()
+    one = qt_api.Signal(int)
+    two = qt_api.Signal(int, str)
+
+
+class Handler:
+    """An exception handler that records contexts instead of logging them."""
+
+    def __init__(self) -> None:
+        self.contexts: list[dict[str, Any]] = []
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        self.contexts.append(context)
+
+    def install(self) -> Handler:
+        asyncio.get_running_loop().set_exception_handler(self)
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------
+# Eager first step, driven by a real button
+
+
+@MODES
+def test_click_runs_first_step_at_once_and_rest_later(mode: str) -> None:
+    async def main() -> list[object]:
+        button = QtWidgets.QPushButton("Send order")
+        seen: list[object] = []
+        done = asyncio.get_running_loop().create_future()
+
+        async def send_order() -> None:
+            button.setEnabled(False)  # must happen before click() returns
+            await asyncio.sleep(0.01)
+            button.setEnabled(True)
+            done.set_result(None)
+
+        button.clicked.connect(qtinter.asyncslot(send_order))
+
+        def click() -> None:  # called by Qt, outside any asyncio callback
+            button.click()
+            seen.append(button.isEnabled())
+
+        QtCore.QTimer.singleShot(0, click)
+        await done
+        seen.append(button.isEnabled())
+        return seen
+
+    assert run(mode, main) == [False, True]
+
+
+@MODES
+def test_returns_the_task_with_its_result(mode: str) -> None:
+    async def main() -> None:
+        async def compute(x: int) -> int:
+            await asyncio.sleep(0)
+            return x * 2
+
+        task = qtinter.asyncslot(compute)(21)
+        assert isinstance(task, asyncio.Task)
+        assert await task == 42
+
+    run(mode, main)
+
+
+@MODES
+def test_signal_arguments_are_trimmed_to_what_the_slot_accepts(mode: str) -> None:
+    async def main() -> list[tuple[Any, ...]]:
+        calls: list[tuple[Any, ...]] = []
+
+        async def takes_none() -> None:
+            calls.append(())
+
+        async def takes_one(x: int) -> None:
+            calls.append((x,))
+
+        async def takes_all(*args: Any) -> None:
+            calls.append(args)
+
+        async def takes_default(x: int, y: str = "default") -> None:
+            calls.append((x, y))
+
+        emitter = Emitter()
+        for fn in (takes_none, takes_one, takes_all, takes_default):
+            emitter.two.connect(qtinter.asyncslot(fn))
+        emitter.two.emit(7, "seven")
+
+        button = QtWidgets.QPushButton()
+        button.setCheckable(True)
+        button.clicked.connect(qtinter.asyncslot(takes_none))
+        button.clicked.connect(qtinter.asyncslot(takes_one))
+        button.click()
+        return calls
+
+    assert run(mode, main) == [(), (7,), (7, "seven"), (7, "seven"), (), (True,)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# What can be wrapped
+
+
+class Receiver:
+    def __init__(self, calls: list[tuple[Any, ...]]) -> None:
+        self.calls = calls
+
+    async def method(self, value: int) -> None:
+        self.calls.append(("method", value))
+
+    @classmethod
+    async def cmethod(cls, value: int) -> None:
+        CLASS_CALLS.append(("cmethod", cls.__name__, value))
+
+    @staticmethod
+    async def smethod(value: int) -> None:
+        CLASS_CALLS.append(("smethod", value))
+
+
+CLASS_CALLS: list[tuple[Any, ...]] = []
+
+
+class QtReceiver(QtCore.QObject):  # type: ignore[misc]
+    """Slots decorated with Slot/pyqtSlot, in both orders."""
+
+    def __init__(self, calls: list[tuple[Any, ...]]) -> None:
+        super().__init__()
+        self.calls = calls
+
+    @qt_api.Slot(int)
+    async def slot_then_coroutine(self, value: int) -> None:
+        self.calls.append(("slot-outer", value))
+
+    @qt_api.Slot(int)
+    @qtinter.asyncslot
+    async def slot_of_asyncslot(self, value: int) -> None:
+        self.calls.append(("asyncslot-inner", value))
+
+
+@MODES
+def test_wraps_methods_partials_and_decorated_slots(mode: str) -> None:
+    async def free(prefix: str, value: int) -> None:
+        calls.append((prefix, value))
+
+    calls: list[tuple[Any, ...]] = []
+    CLASS_CALLS.clear()
+
+    async def main() -> None:
+        emitter = Emitter()
+        receiver = Receiver(calls)
+        qt_receiver = QtReceiver(calls)
+        emitter.one.connect(qtinter.asyncslot(receiver.method))
+        emitter.one.connect(qtinter.asyncslot(Receiver.cmethod))
+        emitter.one.connect(qtinter.asyncslot(receiver.smethod))
+        emitter.one.connect(qtinter.asyncslot(functools.partial(free, "partial")))
+        emitter.one.connect(qtinter.asyncslot(qt_receiver.slot_then_coroutine))
+        emitter.one.connect(qt_receiver.slot_of_asyncslot)
+        emitter.one.emit(3)
+        await asyncio.sleep(0)
+
+    run(mode, main)
+    assert calls == [("method", 3), ("partial", 3), ("slot-outer", 3), ("asyncslot-inner", 3)]
+    assert CLASS_CALLS == [("cmethod", "Receiver", 3), ("smethod", 3)]
+
+
+@MODES
+def test_bound_method_does_not_keep_its_object_alive(mode: str) -> None:
+    async def main() -> list[tuple[Any, ...]]:
+        calls: list[tuple[Any, ...]] = []
+        emitter = Emitter()
+        receiver = Receiver(calls)
+        qt_receiver = QtReceiver(calls)
+        alive = [weakref.ref(receiver), weakref.ref(qt_receiver)]
+        slot = qtinter.asyncslot(receiver.method)
+        emitter.one.connect(slot)
+        emitter.one.connect(qtinter.asyncslot(qt_receiver.slot_then_coroutine))
+        emitter.one.emit(1)
+        del receiver, qt_receiver
+        gc.collect()
+        assert [ref() for ref in alive] == [None, None]
+        emitter.one.emit(2)  # like a Qt connection to a dead object: nothing happens, no error
+        task = slot(3)  # called directly after its object died: a no-op, reported as cancelled
+        await asyncio.sleep(0)
+        assert task.cancelled()
+        return calls
+
+    assert run(mode, main) == [("method", 1), ("slot-outer", 1)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Errors
+
+
+def test_wrapping_a_plain_function_is_a_type_error() -> None:
+    def plain() -> None:
+        pass
+
+    with pytest.raises(TypeError, match="coroutine function"):
+        qtinter.asyncslot(plain)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="coroutine function"):
+        qtinter.asyncslot(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="coroutine function"):
+        qtinter.asyncslot(functools.partial(plain))  # type: ignore[arg-type]
+
+
+@MODES
+def test_bad_arguments_are_a_type_error_at_call_time(mode: str) -> None:
+    async def main() -> None:
+        async def needs_two(a: int, b: int) -> None:
+            pass
+
+        slot = qtinter.asyncslot(needs_two)
+        before = len(asyncio.all_tasks())
+        with pytest.raises(TypeError):
+            slot(1)
+        with pytest.raises(TypeError):
+            slot(1, 2, c=3)
+        assert len(asyncio.all_tasks()) == before
+
+    run(mode, main)
+
+
+def _no_coroutine_leak_warnings(record: list[warnings.WarningMessage]) -> None:
+    gc.collect()
+    assert not [w for w in record if "never awaited" in str(w.message)]
+
+
+def test_no_running_loop_is_a_runtime_error_that_names_the_fix() -> None:
+    async def work() -> None:
+        pass
+
+    slot = qtinter.asyncslot(work)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with pytest.raises(
+            RuntimeError, match=r"using_asyncio_from_qt\(\).*loop_factory=qtinter.new_event_loop"
+        ):
+            slot()
+        _no_coroutine_leak_warnings(record)
+
+
+def test_a_foreign_running_loop_is_a_runtime_error() -> None:
+    async def work() -> None:
+        pass
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="not a qtinter loop"):
+            qtinter.asyncslot(work)()
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        asyncio.run(main())
+        _no_coroutine_leak_warnings(record)
+
+
+@MODES
+def test_exception_goes_to_the_exception_handler_with_the_slot_name(mode: str) -> None:
+    async def main() -> list[dict[str, Any]]:
+        handler = Handler().install()
+        button = QtWidgets.QPushButton()
+
+        async def fails_at_once() -> None:
+            raise ValueError("first step")
+
+        async def fails_later() -> None:
+            await asyncio.sleep(0)
+            raise KeyError("later")
+
+        button.clicked.connect(qtinter.asyncslot(fails_at_once))
+        button.clicked.connect(qtinter.asyncslot(fails_later))
+        QtCore.QTimer.singleShot(0, button.click)  # from Qt: PyQt would abort on an escaping error
+        for _ in range(100):
+            await asyncio.sleep(0.001)
+            if len(handler.contexts) == 2:
+                break
+        return handler.contexts
+
+    contexts = run(mode, main)
+    assert [type(c["exception"]) for c in contexts] == [ValueError, KeyError]
+    assert "fails_at_once" in contexts[0]["message"]
+    assert "fails_later" in contexts[1]["message"]
+    assert all(isinstance(c["task"], asyncio.Task) for c in contexts)
+
+
+@MODES
+def test_cancelled_slot_task_is_not_reported(mode: str) -> None:
+    async def main() -> list[dict[str, Any]]:
+        handler = Handler().install()
+
+        async def forever() -> None:
+            await asyncio.Event().wait()
+
+        async def cancels_itself() -> None:
+            await asyncio.sleep(0)
+            raise asyncio.CancelledError
+
+        task = qtinter.asyncslot(forever)()
+        own = qtinter.asyncslot(cancels_itself)()
+        await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.sleep(0.01)
+        assert task.cancelled()
+        assert own.cancelled()
+        return handler.contexts
+
+    assert run(mode, main) == []
+
+
+# ---------------------------------------------------------------------------------------------------
+# Nesting: a slot called while a task is running
+
+
+def _nesting_main() -> Any:
+    async def main() -> list[str]:
+        order: list[str] = []
+        outer = asyncio.current_task()
+        emitter = Emitter()
+
+        async def slot(value: int) -> None:
+            inner = asyncio.current_task()
+            assert inner is not None
+            assert inner is not outer
+            order.append(f"slot start {value}")
+            await asyncio.sleep(0)
+            assert asyncio.current_task() is inner
+            order.append(f"slot end {value}")
+
+        emitter.one.connect(qtinter.asyncslot(slot))  # direct connection: runs inside this task
+        emitter.one.emit(1)
+        assert asyncio.current_task() is outer
+        order.append("emitted")
+        child = asyncio.create_task(asyncio.sleep(0))  # the loop still works normally inside the task
+        await child
+        await asyncio.sleep(0.01)
+        return order
+
+    return main
+
+
+@MODES
+def test_slot_called_from_a_running_task_nests(mode: str) -> None:
+    assert run(mode, _nesting_main()) == ["slot start 1", "emitted", "slot end 1"]
+
+
+@MODES
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="asyncio.eager_task_factory is new in 3.12")
+def test_nesting_with_eager_task_factory(mode: str) -> None:
+    inner = _nesting_main()
+
+    async def main() -> list[str]:
+        asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
+        try:
+            return await inner()  # type: ignore[no-any-return]
+        finally:
+            asyncio.get_running_loop().set_task_factory(None)
+
+    assert run(mode, main) == ["slot start 1", "emitted", "slot end 1"]
+
+
+def test_slot_disconnects_cleanly() -> None:
+    async def main() -> None:
+        emitter = Emitter()
+
+        async def slot() -> None:
+            pass
+
+        wrapped = qtinter.asyncslot(slot)
+        emitter.none.connect(wrapped)
+        assert signal_connected(emitter, "none")
+        emitter.none.disconnect(wrapped)
+        assert not signal_connected(emitter, "none")
+
+    run_owner(main)
