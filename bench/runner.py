@@ -30,6 +30,13 @@ from bench._metrics import METRICS, Metric, Value
 from bench.worker import MARKER
 
 ROOT = Path(__file__).resolve().parent.parent
+#: glibc malloc settings every worker gets (unless GLIBC_TUNABLES is set already or --malloc-default).
+#: glibc adapts its mmap threshold to the process's allocation history, so whether asyncio's
+#: 256 KiB ``recv`` buffer costs mmap + mremap + munmap (and page faults) on every read differs
+#: from process to process: with a Qt binding loaded it usually does, in a bare interpreter usually
+#: not, which halves loopback TCP round trips for reasons that have nothing to do with the loop.
+#: Fixed thresholds give every configuration the same allocator behaviour.
+MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=16777216"
 #: Configurations that are only the reference of ``binding_reference`` metrics.
 BINDING_REFERENCES = {"pyqt6": "asyncio+pyqt6", "pyside6": "asyncio+pyside6"}
 
@@ -86,9 +93,13 @@ def reference_config(metric: Metric, config: str) -> str | None:
     return BINDING_REFERENCES[binding] if binding else None
 
 
-def run_one(config: str, metric: str, duration: float, timeout: float) -> dict[str, Any]:
+def run_one(
+    config: str, metric: str, duration: float, timeout: float, *, pin_malloc: bool = True
+) -> dict[str, Any]:
     env = dict(os.environ)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if pin_malloc:
+        env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     cmd = [sys.executable, "-m", "bench.worker", config, metric, repr(duration)]
     try:
@@ -271,6 +282,8 @@ def header(args: argparse.Namespace, load_before: tuple[float, ...], load_after:
             f"{os.cpu_count()} CPUs; {versions}",
             f"- {args.rounds} round(s), {args.duration:g} s of work per benchmark ({args.idle:g} s idle), "
             "each in a fresh process, interleaved; medians over rounds",
+            "- glibc malloc thresholds "
+            + ("left to glibc" if args.malloc_default else f"pinned in every worker ({MALLOC_TUNABLES})"),
             f"- load average before/after: {load_before[0]:.2f} / {load_after[0]:.2f} "
             "(above ~0.3 other work shared the machine: treat the numbers as noisy)",
             "- ratios are to plain asyncio (signal: to plain asyncio emitting the same binding's signal); "
@@ -289,6 +302,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--metrics", nargs="+", default=list(METRICS), choices=list(METRICS))
     parser.add_argument("--json", type=Path, help="write every raw result to this file")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
+    parser.add_argument(
+        "--malloc-default",
+        action="store_true",
+        help="do not pin glibc's malloc thresholds in the workers (see MALLOC_TUNABLES)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed of the per-round shuffle")
     args = parser.parse_args(argv)
     if args.rounds is None:
@@ -317,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         rng.shuffle(order)
         for i, (config, metric) in enumerate(order, 1):
             duration = args.idle if METRICS[metric].idle else args.duration
-            result = run_one(config, metric, duration, timeout=60 + 10 * duration)
+            result = run_one(
+                config, metric, duration, timeout=60 + 10 * duration, pin_malloc=not args.malloc_default
+            )
             results.add(config, metric, result)
             if "unavailable" in result:
                 skip.add((config, metric))
