@@ -32,11 +32,14 @@ QT_MATRIX = [
     for python in ("3.10", "3.11", "3.12", "3.13")
     for binding in ("pyqt5", "pyqt6", "pyside6")
 ] + [("3.10", "pyside2")]
+#: Import name of each binding (the value of QTINTERBINDING) by extra name.
+QT_IMPORT_NAMES = {"pyqt5": "PyQt5", "pyqt6": "PyQt6", "pyside2": "PySide2", "pyside6": "PySide6"}
 #: The bindings the type check runs once each for (they ship the most complete stubs).
 TYPED_BINDINGS = ["pyqt6", "pyside6"]
 #: pytest-qt 4.5 dropped PySide2.
 PYTEST_QT = {"pyside2": "pytest-qt>=4.4,<4.5"}
-QT_TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3"]
+# pytest-trio registers the root pytest config's trio_mode option (--strict-config rejects it otherwise).
+QT_TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "pytest-trio>=0.8"]
 
 
 def _run_pytest(session: nox.Session, *paths: str) -> None:
@@ -77,7 +80,7 @@ def tests_qt(session: nox.Session, binding: str) -> None:
         env={
             "PYTHONDEVMODE": "1",
             "QT_QPA_PLATFORM": "offscreen",
-            "QTINTERBINDING": binding,
+            "QTINTERBINDING": QT_IMPORT_NAMES[binding],
             "PYTEST_QT_API": binding,
         },
     )
@@ -112,7 +115,7 @@ def conformance(session: nox.Session, binding: str, mode: str) -> None:
         "--results",
         str(results),
         *session.posargs,
-        env={"QT_QPA_PLATFORM": "offscreen", "QTINTERBINDING": binding},
+        env={"QT_QPA_PLATFORM": "offscreen", "QTINTERBINDING": QT_IMPORT_NAMES[binding]},
     )
 
 
