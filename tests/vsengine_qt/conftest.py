@@ -33,11 +33,11 @@ importlib.import_module(f"{BINDING}.QtWidgets")
 
 from vsengine.loops import NO_LOOP, set_loop  # noqa: E402
 from vsengine.policy import ContextVarStore, Policy  # noqa: E402
-
 from vsengine_qt._qt import QtWidgets  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
 
 @pytest.fixture(scope="session")
 def qapp() -> QtWidgets.QApplication:
@@ -51,5 +51,3 @@ def policy(qapp: QtWidgets.QApplication) -> Iterator[Policy]:
     with Policy(ContextVarStore()) as policy:
         yield policy
     set_loop(NO_LOOP)
-
-

@@ -8,11 +8,10 @@ import sys
 from typing import TYPE_CHECKING
 
 import pytest
-from vsengine_qt._qt import BINDING
 
 from vsengine_qt._cli import display_available
 from vsengine_qt._headless import parse_range
-from vsengine_qt._qt import QtGui
+from vsengine_qt._qt import BINDING, QtGui
 from vsengine_qt._testclip import BARS, HEIGHT, MARKER_PERIOD, STRIP_HEIGHT, WIDTH, marker_frame
 
 if TYPE_CHECKING:
@@ -38,7 +37,8 @@ def test_headless_writes_pngs_of_the_builtin_clip_and_prints_frames_per_second(t
     # No --headless: without a display the previewer goes headless by itself.
     result = preview("--frames", "30-39", "--png-dir", str(tmp_path / "png"))
     assert result.returncode == 0, result.stderr
-    assert "10 frames in" in result.stdout and "frames/s" in result.stdout
+    assert "10 frames in" in result.stdout
+    assert "frames/s" in result.stdout
     assert "10/10 frames" in result.stderr  # the progress bar
     names = sorted(p.name for p in (tmp_path / "png").iterdir())
     assert names == [f"frame{n:06d}.png" for n in range(30, 40)]
@@ -58,9 +58,12 @@ def test_headless_script_output_and_range(tmp_path: Path) -> None:
     script.write_text(
         "import vapoursynth as vs\n"
         "vs.core.std.BlankClip(width=64, height=32, format=vs.GRAY8, color=[50], length=5).set_output(0)\n"
-        "vs.core.std.BlankClip(width=48, height=16, format=vs.RGB24, color=[0, 255, 0], length=8).set_output(2)\n"
+        "vs.core.std.BlankClip(width=48, height=16, format=vs.RGB24, color=[0, 255, 0], length=8)"
+        ".set_output(2)\n"
     )
-    result = preview(str(script), "--headless", "--output", "2", "--frames", "6-", "--png-dir", str(tmp_path / "out"))
+    result = preview(
+        str(script), "--headless", "--output", "2", "--frames", "6-", "--png-dir", str(tmp_path / "out")
+    )
     assert result.returncode == 0, result.stderr
     assert "2 frames in" in result.stdout
     images = sorted((tmp_path / "out").iterdir())

@@ -10,7 +10,7 @@ import vapoursynth as vs
 from vsengine_qt import default_matrix, frame_to_qimage, qimage_node
 from vsengine_qt._image import PACKED_PROP
 from vsengine_qt._qt import QtGui
-from vsengine_qt._testclip import BARS, HEIGHT, STRIP_HEIGHT, WIDTH, marker_frame, builtin_clip
+from vsengine_qt._testclip import BARS, HEIGHT, STRIP_HEIGHT, WIDTH, builtin_clip, marker_frame
 
 Format = QtGui.QImage.Format
 
@@ -84,7 +84,9 @@ def test_rgb24_every_pixel(core: vs.Core, width: int, through_node: bool) -> Non
         (vs.RGBS, [1.0, 0.5, 0.0], (255, 128, 0)),
     ],
 )
-def test_high_bit_depth_rgb_through_8_bit(core: vs.Core, fmt: int, color: list[float], expected: tuple[int, ...]) -> None:
+def test_high_bit_depth_rgb_through_8_bit(
+    core: vs.Core, fmt: int, color: list[float], expected: tuple[int, ...]
+) -> None:
     clip = core.std.BlankClip(width=16, height=2, format=fmt, color=color, length=1)
     image = frame_to_qimage(qimage_node(clip).get_frame(0))
     assert image.format() == Format.Format_RGB32

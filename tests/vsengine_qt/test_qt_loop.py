@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import qtinter
 import vapoursynth as vs
 
+import qtinter
 from vsengine.futures import UnifiedFuture
 from vsengine.loops import NO_LOOP, Cancelled, EventLoop, get_loop, set_loop
 from vsengine.policy import GlobalStore, Policy
@@ -22,9 +22,8 @@ from vsengine_qt import QtEventLoop, setup
 from vsengine_qt._qt import QtCore, QtWidgets, exec_
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vsengine"))
-from loop_contract import TIMEOUT, AsyncTools, LoopContract, LoopRunner, in_thread  # noqa: E402
-
-from vsqt_helpers import run  # noqa: E402
+from loop_contract import TIMEOUT, AsyncTools, LoopContract, LoopRunner, in_thread
+from vsqt_helpers import run
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
@@ -165,7 +164,9 @@ def test_from_thread_on_the_qt_thread_runs_inline(qapp: QtWidgets.QApplication) 
     assert run(main()) == (True, ["now"])
 
 
-def test_from_a_vapoursynth_thread_lands_on_the_qt_main_thread(qapp: QtWidgets.QApplication, policy: Policy) -> None:
+def test_from_a_vapoursynth_thread_lands_on_the_qt_main_thread(
+    qapp: QtWidgets.QApplication, policy: Policy
+) -> None:
     """A frame callback (on VapourSynth's thread) hands work to the thread that runs Qt's loop."""
     with policy.new_environment() as env, env.use():
         clip = vs.core.std.BlankClip(length=4)
@@ -255,7 +256,8 @@ def test_detach_loses_no_work_and_does_not_block(qapp: QtWidgets.QApplication) -
         # The Qt thread is blocked here: a detach that waited for it would deadlock.
         assert detached.wait(TIMEOUT)
         worker.join(TIMEOUT)
-        assert not adapter.attached and get_loop() is NO_LOOP
+        assert not adapter.attached
+        assert get_loop() is NO_LOOP
         await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
         return ran, all(f.done() for f in futures)
 

@@ -14,7 +14,7 @@ from vsqt_helpers import STEP_TIMEOUT, run, wait_for_signal
 from vsengine.loops import NO_LOOP, get_loop
 from vsengine_qt import PreviewWindow, setup
 from vsengine_qt._qt import QtCore, QtGui, QtWidgets, exec_
-from vsengine_qt._testclip import BARS, MARKER_PERIOD, STRIP_HEIGHT, HEIGHT, marker_frame
+from vsengine_qt._testclip import BARS, HEIGHT, MARKER_PERIOD, STRIP_HEIGHT, marker_frame
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -129,16 +129,21 @@ def test_reload_disposes_the_old_environment_without_leaks(policy: Policy) -> No
 
 def test_a_script_error_is_shown_and_a_fixed_script_reloads(policy: Policy, tmp_path: Path) -> None:
     script = tmp_path / "broken.vpy"
-    script.write_text("import vapoursynth as vs\n\nclip = vs.core.std.BlankClip()\nraise ValueError('boom in the script')\n")
+    script.write_text(
+        "import vapoursynth as vs\n\nclip = vs.core.std.BlankClip()\nraise ValueError('boom in the script')\n"
+    )
 
     async def main() -> tuple[str, bool, list[tuple[int, int, int]]]:
         window = await open_window(policy, script)
         try:
             (text,) = await wait_for_signal(window.failed)
-            error_visible = window.pages.currentWidget() is window.error_label and window.error_label.isVisible()
+            error_visible = (
+                window.pages.currentWidget() is window.error_label and window.error_label.isVisible()
+            )
             script.write_text(
                 "import vapoursynth as vs\n"
-                "vs.core.std.BlankClip(width=320, height=240, format=vs.RGB24, color=[0, 0, 255]).set_output()\n"
+                "blue = vs.core.std.BlankClip(width=320, height=240, format=vs.RGB24, color=[0, 0, 255])\n"
+                "blue.set_output()\n"
             )
             window.reload_button.click()
             await wait_for_signal(window.frameShown)
@@ -165,7 +170,9 @@ def test_a_script_error_is_shown_and_a_fixed_script_reloads(policy: Policy, tmp_
     ],
     ids=["missing-output", "audio-output", "syntax-error"],
 )
-def test_bad_outputs_are_shown(policy: Policy, tmp_path: Path, source: str, output: int, message: str) -> None:
+def test_bad_outputs_are_shown(
+    policy: Policy, tmp_path: Path, source: str, output: int, message: str
+) -> None:
     script = tmp_path / "script.vpy"
     script.write_text(source)
 

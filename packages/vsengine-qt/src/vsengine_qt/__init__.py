@@ -56,6 +56,7 @@ __all__ = [
     "Session",
     "Source",
     "__version__",
+    "builtin_clip",
     "default_matrix",
     "default_prefetch",
     "frame_to_qimage",
@@ -63,7 +64,6 @@ __all__ = [
     "load_source",
     "qimage_node",
     "setup",
-    "builtin_clip",
 ]
 
 

@@ -49,7 +49,9 @@ def choose_binding() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vsengine-qt", description="VapourSynth previewer on Qt and asyncio.")
+    parser = argparse.ArgumentParser(
+        prog="vsengine-qt", description="VapourSynth previewer on Qt and asyncio."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     preview = commands.add_parser(
         "preview",
@@ -85,7 +87,6 @@ def _run_headless(args: argparse.Namespace) -> int:
 
     import qtinter
     from vsengine.vpy import ExecutionError
-
     from vsengine_qt._headless import render_headless
     from vsengine_qt._qt import QtGui
     from vsengine_qt._session import setup
@@ -97,7 +98,12 @@ def _run_headless(args: argparse.Namespace) -> int:
         with setup() as session:
             try:
                 stats = await render_headless(
-                    session.policy, args.script, args.output, args.frames, args.png_dir, prefetch=args.prefetch
+                    session.policy,
+                    args.script,
+                    args.output,
+                    args.frames,
+                    args.png_dir,
+                    prefetch=args.prefetch,
                 )
             except (ExecutionError, LookupError, TypeError, ValueError, OSError) as exc:
                 print(f"vsengine-qt: {exc}", file=sys.stderr)

@@ -54,9 +54,7 @@ def default_prefetch() -> int:
 
 def _check_node(node: object) -> vs.VideoNode:
     if isinstance(node, vs.AudioNode):
-        raise TypeError(
-            "frames are delivered for video nodes only: an audio node (vs.AudioNode) was given"
-        )
+        raise TypeError("frames are delivered for video nodes only: an audio node (vs.AudioNode) was given")
     if not isinstance(node, vs.VideoNode):
         raise TypeError(f"expected a vapoursynth.VideoNode, got {type(node).__name__}")
     return node
@@ -108,7 +106,9 @@ class FramePump:
         self._end = 0
         self._unreleased = 0  # requested and not released (the window)
         self._ready: dict[int, tuple[Any, BaseException | None, float]] = {}
-        self._inbox: collections.deque[tuple[int, int, Any, BaseException | None, float]] = collections.deque()
+        self._inbox: collections.deque[tuple[int, int, Any, BaseException | None, float]] = (
+            collections.deque()
+        )
         self._wake_pending = False
         self._running = False
         self._closed = False
@@ -146,7 +146,9 @@ class FramePump:
         if not 0 <= start <= num_frames:
             raise IndexError(f"start frame {start} is outside the clip (0..{num_frames - 1})")
         if not start <= end <= num_frames:
-            raise IndexError(f"end frame {end} must lie between start ({start}) and the clip's length ({num_frames})")
+            raise IndexError(
+                f"end frame {end} must lie between start ({start}) and the clip's length ({num_frames})"
+            )
         self._generation += 1
         self._ready.clear()
         self._next_request = self._next_deliver = start
@@ -267,8 +269,8 @@ class FrameStream(QtCore.QObject):
     frames of the old position that are still rendering are dropped.
     """
 
-    frameReady = Signal(int, object, float)  # noqa: N815 (Qt naming)
-    frameFailed = Signal(int, object)  # noqa: N815
+    frameReady = Signal(int, object, float)
+    frameFailed = Signal(int, object)
     finished = Signal()
 
     def __init__(
@@ -407,7 +409,7 @@ class FrameIterator:
         self._pump.release()
         if isinstance(item, Delivered):
             return item
-        n, error = item
+        _, error = item
         raise error
 
     def close(self) -> None:

@@ -16,7 +16,6 @@ from vsengine_qt._source import load_source
 
 if TYPE_CHECKING:
     from vsengine.policy import Policy
-
     from vsengine_qt._qt import QtGui
 
 __all__ = ["ProgressBar", "RenderStats", "parse_range", "render_headless"]
@@ -89,7 +88,7 @@ def parse_range(text: str | None, num_frames: int) -> tuple[int, int]:
 
 
 def _save_png(image: QtGui.QImage, path: Path) -> None:
-    if not image.save(os.fspath(path), "PNG"):
+    if not image.save(os.fspath(path)):  # the format follows the .png suffix
         raise OSError(f"could not write {path}")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from typing import Any
 
 import vapoursynth as vs
 
@@ -55,8 +56,11 @@ def _check_video(node: object) -> vs.VideoNode:
 
 def _weave(top: vs.VideoNode, bottom: vs.VideoNode) -> vs.VideoNode:
     """Interleave the rows of two clips: top row 0, bottom row 0, top row 1, ..."""
-    core = vs.core
-    return core.std.SelectEvery(core.std.DoubleWeave(core.std.Interleave([top, bottom]), tff=True), 2, 0)
+    core: Any = vs.core
+    woven: vs.VideoNode = core.std.SelectEvery(
+        core.std.DoubleWeave(core.std.Interleave([top, bottom]), tff=True), 2, 0
+    )
+    return woven
 
 
 def _pack_rgb32(rgb: vs.VideoNode) -> vs.VideoNode:
@@ -66,13 +70,14 @@ def _pack_rgb32(rgb: vs.VideoNode) -> vs.VideoNode:
     are the bytes B, G, R, 0xFF. Expr builds the words, then columns are interleaved by transposing,
     weaving rows and transposing back. (About 30% faster than weaving four 8-bit planes.)
     """
-    core = vs.core
+    core: Any = vs.core
     r, g, b = (core.std.ShufflePlanes(rgb, i, vs.GRAY) for i in range(3))
     gb = core.std.Expr([b, g], "y 256 * x +", format=vs.GRAY16)
     xr = core.std.Expr([r], "x 65280 +", format=vs.GRAY16)
     first, second = (gb, xr) if sys.byteorder == "little" else (xr, gb)
     packed = core.std.Transpose(_weave(core.std.Transpose(first), core.std.Transpose(second)))
-    return core.std.SetFrameProps(packed, **{PACKED_PROP: 1})
+    marked: vs.VideoNode = core.std.SetFrameProps(packed, **{PACKED_PROP: 1})
+    return marked
 
 
 def qimage_node(node: vs.VideoNode, *, matrix: int | None = None) -> vs.VideoNode:
@@ -88,8 +93,8 @@ def qimage_node(node: vs.VideoNode, *, matrix: int | None = None) -> vs.VideoNod
     conversion filters come from that environment's core. Raises ``TypeError`` for an audio node.
     """
     node = _check_video(node)
-    fmt = node.format
-    core = vs.core
+    fmt: vs.VideoFormat | None = node.format  # None for a variable-format clip
+    core: Any = vs.core
     if fmt is None:
         # Variable format: every frame goes through the resize; assume HD unless the size is fixed.
         rgb = core.resize.Bicubic(
@@ -99,7 +104,8 @@ def qimage_node(node: vs.VideoNode, *, matrix: int | None = None) -> vs.VideoNod
     if fmt.color_family == vs.GRAY:
         if fmt.sample_type == vs.INTEGER and fmt.bits_per_sample in (8, 16):
             return node
-        return core.resize.Point(node, format=vs.GRAY16)
+        gray16: vs.VideoNode = core.resize.Point(node, format=vs.GRAY16)
+        return gray16
     if fmt.color_family == vs.RGB:
         if fmt.id != vs.RGB24:
             node = core.resize.Point(node, format=vs.RGB24)
@@ -133,8 +139,8 @@ def _pack_rgb24_in_python(frame: vs.VideoFrame) -> QtGui.QImage:
                 start = y * row_bytes + position
                 out[start : start + row_bytes : 4] = flat[y * stride : y * stride + width]
     # The QImage views the bytearray; copy() gives it memory of its own.
-    image = QtGui.QImage(out, width, height, row_bytes, _Format.Format_RGB32)
-    return image.copy()
+    address = ctypes.addressof((ctypes.c_char * len(out)).from_buffer(out))
+    return image_over_memory(address, width, height, row_bytes, _Format.Format_RGB32).copy()
 
 
 def frame_to_qimage(frame: vs.VideoFrame) -> QtGui.QImage:
@@ -144,10 +150,11 @@ def frame_to_qimage(frame: vs.VideoFrame) -> QtGui.QImage:
     (``Format_Grayscale16``) and RGB24 (packed in Python: slower, prefer :func:`qimage_node`).
     Other formats raise ``ValueError`` naming the format: convert their node with :func:`qimage_node`.
     """
-    if isinstance(frame, vs.AudioFrame):
+    given: object = frame
+    if isinstance(given, vs.AudioFrame):
         raise TypeError("an audio frame cannot be converted to an image")
-    if not isinstance(frame, vs.VideoFrame):
-        raise TypeError(f"expected a vapoursynth.VideoFrame, got {type(frame).__name__}")
+    if not isinstance(given, vs.VideoFrame):
+        raise TypeError(f"expected a vapoursynth.VideoFrame, got {type(given).__name__}")
     fmt = frame.format
     address = frame.get_read_ptr(0).value
     assert address is not None

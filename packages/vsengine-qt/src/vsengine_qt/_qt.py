@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import ctypes
 import importlib
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from qtinter import bindings as _bindings
 
 #: The binding's import name: ``"PyQt5"``, ``"PyQt6"``, ``"PySide2"`` or ``"PySide6"``.
+__all__ = [
+    "BINDING",
+    "IS_PYQT",
+    "QtCore",
+    "QtGui",
+    "QtWidgets",
+    "Signal",
+    "Slot",
+    "exec_",
+    "image_over_memory",
+]
+
 BINDING: str = _bindings.__binding__
 IS_PYQT = BINDING.startswith("PyQt")
 
@@ -29,7 +40,7 @@ if TYPE_CHECKING:
         from PyQt6.QtCore import pyqtSignal as Signal
         from PyQt6.QtCore import pyqtSlot as Slot
 else:
-    QtCore: ModuleType = _bindings.QtCore
+    QtCore = _bindings.QtCore
     QtGui = importlib.import_module(f"{BINDING}.QtGui")
     QtWidgets = importlib.import_module(f"{BINDING}.QtWidgets")
     if IS_PYQT:
@@ -43,17 +54,21 @@ if IS_PYQT:
     _sip: Any = importlib.import_module(BINDING + ".sip")
 
 
-def image_over_memory(address: int, width: int, height: int, stride: int, fmt: QtGui.QImage.Format) -> QtGui.QImage:
+def image_over_memory(
+    address: int, width: int, height: int, stride: int, fmt: QtGui.QImage.Format
+) -> QtGui.QImage:
     """A QImage that views ``stride * height`` bytes at ``address`` without copying them.
 
     The caller keeps the memory alive for as long as the image is used, and usually detaches
     it at once with ``QImage.copy()``.
     """
     if IS_PYQT:
-        return QtGui.QImage(_sip.voidptr(address), width, height, stride, fmt)
+        viewed: QtGui.QImage = QtGui.QImage(_sip.voidptr(address), width, height, stride, fmt)
+        return viewed
     # PySide accepts any C-contiguous buffer: view the plane through ctypes, still without a copy.
     buffer = (ctypes.c_ubyte * (stride * height)).from_address(address)
-    return QtGui.QImage(memoryview(buffer), width, height, stride, fmt)  # type: ignore[call-overload]
+    image: QtGui.QImage = QtGui.QImage(memoryview(buffer), width, height, stride, fmt)  # type: ignore[call-overload,unused-ignore]
+    return image
 
 
 def exec_(obj: Any) -> int:

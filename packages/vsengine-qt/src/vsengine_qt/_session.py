@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Self
 import qtinter
 from vsengine.loops import EventLoop, get_loop, set_loop
 from vsengine.policy import ContextVarStore, EnvironmentStore, Policy
-
 from vsengine_qt._loop import QtEventLoop
 from vsengine_qt._qt import QtCore
 

@@ -8,8 +8,8 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import vapoursynth as vs
-from vsengine.vpy import DEFAULT_MODULE, Script, load_script
 
+from vsengine.vpy import DEFAULT_MODULE, Script, load_script
 from vsengine_qt._image import qimage_node
 from vsengine_qt._testclip import builtin_clip
 

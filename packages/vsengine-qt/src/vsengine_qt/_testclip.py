@@ -8,9 +8,20 @@ filters only and stored as YUV420P8 with BT.709 (it is HD), so showing it exerci
 
 from __future__ import annotations
 
+from typing import Any
+
 import vapoursynth as vs
 
-__all__ = ["BARS", "HEIGHT", "MARKER_PERIOD", "STRIP_HEIGHT", "WIDTH", "builtin_clip", "marker_frame", "marker_level"]
+__all__ = [
+    "BARS",
+    "HEIGHT",
+    "MARKER_PERIOD",
+    "STRIP_HEIGHT",
+    "WIDTH",
+    "builtin_clip",
+    "marker_frame",
+    "marker_level",
+]
 
 WIDTH = 1280
 HEIGHT = 720
@@ -46,7 +57,7 @@ def builtin_clip(length: int = 240, fpsnum: int = 24000, fpsden: int = 1001) -> 
     """The built-in test clip (1280x720 YUV420P8, BT.709), made in the current environment."""
     if length < 1:
         raise ValueError(f"length must be at least 1, got {length}")
-    core = vs.core
+    core: Any = vs.core
     bar_width = WIDTH // len(BARS)
     bars = core.std.StackHorizontal(
         [
@@ -77,4 +88,5 @@ def builtin_clip(length: int = 240, fpsnum: int = 24000, fpsden: int = 1001) -> 
     strip = core.std.Loop(core.std.Splice(levels), times=-(-length // MARKER_PERIOD))[:length]
     rgb = core.text.FrameNum(core.std.StackVertical([bars, strip]), alignment=7, scale=3)
     yuv = core.resize.Bicubic(rgb, format=vs.YUV420P8, matrix_s="709")
-    return core.std.SetFrameProps(yuv, _Matrix=vs.MATRIX_BT709, _Range=vs.RANGE_LIMITED)
+    clip: vs.VideoNode = core.std.SetFrameProps(yuv, _Matrix=vs.MATRIX_BT709, _Range=vs.RANGE_LIMITED)
+    return clip

@@ -9,7 +9,6 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from vsengine.vpy import ExecutionError
-
 from vsengine_qt._frames import Delivered, FrameIterator, FrameStream
 from vsengine_qt._image import frame_to_qimage
 from vsengine_qt._qt import QtCore, QtGui, QtWidgets, Signal
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["FrameView", "PreviewWindow", "describe_error"]
 
 _Align = QtCore.Qt.AlignmentFlag
-_QAction: Any = getattr(QtGui, "QAction", None) or QtWidgets.QAction  # QtGui in Qt 6, QtWidgets in Qt 5
+_QAction: Any = getattr(QtGui, "QAction", None) or getattr(QtWidgets, "QAction")  # noqa: B009 (Qt 6: QtGui; Qt 5: QtWidgets)
 
 
 def describe_error(error: BaseException) -> str:
@@ -48,7 +47,7 @@ class FrameView(QtWidgets.QWidget):
         self._image = image
         self.update()
 
-    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt naming)
+    def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(960, 540)
 
     def image_rect(self) -> QtCore.QRect:
@@ -60,7 +59,7 @@ class FrameView(QtWidgets.QWidget):
         y = (self.height() - size.height()) // 2
         return QtCore.QRect(x, y, size.width(), size.height())
 
-    def paintEvent(self, event: QtGui.QPaintEvent | None) -> None:  # noqa: N802 (Qt naming)
+    def paintEvent(self, event: QtGui.QPaintEvent | None) -> None:
         painter = QtGui.QPainter(self)
         try:
             painter.fillRect(self.rect(), QtGui.QColor(0, 0, 0))
@@ -84,7 +83,7 @@ class PreviewWindow(QtWidgets.QWidget):
 
     loaded = Signal()
     failed = Signal(str)
-    frameShown = Signal(int)  # noqa: N815 (Qt naming)
+    frameShown = Signal(int)
 
     def __init__(
         self,
@@ -238,9 +237,10 @@ class PreviewWindow(QtWidgets.QWidget):
         self.pages.setCurrentWidget(self.error_label)
         self.failed.emit(text)
 
-    def closeEvent(self, event: QtGui.QCloseEvent | None) -> None:  # noqa: N802 (Qt naming)
+    def closeEvent(self, event: QtGui.QCloseEvent | None) -> None:
         self.dispose()
-        super().closeEvent(event)
+        if event is not None:
+            super().closeEvent(event)
 
     def dispose(self) -> None:
         """Stop everything and dispose the loaded environment (also done when the window closes)."""
@@ -336,7 +336,9 @@ class PreviewWindow(QtWidgets.QWidget):
                 except StopAsyncIteration:
                     break
                 except Exception as exc:
-                    self._show_error(f"frame {iterator.pump.position - 1} failed to render:\n{describe_error(exc)}")
+                    self._show_error(
+                        f"frame {iterator.pump.position - 1} failed to render:\n{describe_error(exc)}"
+                    )
                     break
                 delay = origin + (delivered.n - first) * period - loop.time()
                 if delay > 0:
