@@ -429,7 +429,7 @@ def test_owner_mode_cannot_run_after_the_application_was_told_to_exit() -> None:
         app().exit(0)  # Qt runs no further event loop until app.exec() is called again
         loop = qtinter.new_event_loop()
         try:
-            loop.run_until_complete(asyncio.sleep(0))
+            loop.run_until_complete(loop.create_future())
         except RuntimeError as exc:
             errors.append(exc)
         finally:
@@ -458,6 +458,14 @@ def test_qt_loop_ended_from_outside_is_reported_and_native_mode_can_clean_up() -
             loop.run_until_complete(task)
     finally:
         loop.close()
+        reset_quit_state()
+
+
+def reset_quit_state() -> None:
+    """QCoreApplication.exit() outside app.exec() leaves Qt refusing event loops until app.exec() runs."""
+    timer = make_timer(0, lambda: app().exit(0), single_shot=True)
+    exec_app()
+    del timer
 
 
 def test_owner_and_guest_mode_need_a_qcoreapplication() -> None:

@@ -18,9 +18,12 @@ from . import bindings
 from ._base_events import QiBaseEventLoop
 from ._contexts import using_asyncio_from_qt, using_qt_from_asyncio
 from ._loops import QiDefaultEventLoop, QiSelectorEventLoop, new_event_loop
+from ._modal import modal
 from ._modes import QiLoopMode
 from ._proactor_events import QiBaseProactorEventLoop
 from ._selector_events import QiBaseSelectorEventLoop
+from ._signals import SenderDestroyedError, SignalStream, asyncsignal, asyncsignalstream, multisignal
+from ._slots import asyncslot
 
 if TYPE_CHECKING:
     from ._policy import QiDefaultEventLoopPolicy, QiSelectorEventLoopPolicy
@@ -36,7 +39,14 @@ __all__ = [
     "QiLoopMode",
     "QiSelectorEventLoop",
     "QiSelectorEventLoopPolicy",
+    "SenderDestroyedError",
+    "SignalStream",
+    "asyncsignal",
+    "asyncsignalstream",
+    "asyncslot",
     "bindings",
+    "modal",
+    "multisignal",
     "new_event_loop",
     "using_asyncio_from_qt",
     "using_qt_from_asyncio",
