@@ -14,9 +14,6 @@ from pytestqt.qt_compat import qt_api
 
 import qtinter
 
-if not hasattr(qtinter, "asyncslot"):  # TEMPORARY until qtinter/__init__.py re-exports the interop API
-    pytest.skip("qtinter does not export asyncslot & co. yet", allow_module_level=True)
-
 T = TypeVar("T")
 
 #: Guards every test against hanging: after this long the Qt loop is stopped and the test fails.

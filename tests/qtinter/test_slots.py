@@ -142,6 +142,27 @@ class Receiver:
 CLASS_CALLS: list[tuple[Any, ...]] = []
 
 
+class AsyncCallable:
+    """An object whose __call__ is a coroutine function."""
+
+    async def __call__(self, value: int) -> None:
+        CLASS_CALLS.append(("callable", value))
+
+
+class Decorated:
+    """asyncslot applied to staticmethod/classmethod objects (decorator order)."""
+
+    @qtinter.asyncslot
+    @staticmethod
+    async def static(value: int) -> None:
+        CLASS_CALLS.append(("decorated static", value))
+
+    @qtinter.asyncslot
+    @classmethod
+    async def klass(cls, value: int) -> None:
+        CLASS_CALLS.append(("decorated class", cls.__name__, value))
+
+
 class QtReceiver(QtCore.QObject):  # type: ignore[misc]
     """Slots decorated with Slot/pyqtSlot, in both orders."""
 
@@ -177,12 +198,21 @@ def test_wraps_methods_partials_and_decorated_slots(mode: str) -> None:
         emitter.one.connect(qtinter.asyncslot(functools.partial(free, "partial")))
         emitter.one.connect(qtinter.asyncslot(qt_receiver.slot_then_coroutine))
         emitter.one.connect(qt_receiver.slot_of_asyncslot)
+        emitter.one.connect(qtinter.asyncslot(AsyncCallable()))
+        emitter.one.connect(Decorated.static)
+        emitter.one.connect(Decorated().klass)
         emitter.one.emit(3)
         await asyncio.sleep(0)
 
     run(mode, main)
     assert calls == [("method", 3), ("partial", 3), ("slot-outer", 3), ("asyncslot-inner", 3)]
-    assert CLASS_CALLS == [("cmethod", "Receiver", 3), ("smethod", 3)]
+    assert CLASS_CALLS == [
+        ("cmethod", "Receiver", 3),
+        ("smethod", 3),
+        ("callable", 3),
+        ("decorated static", 3),
+        ("decorated class", "Decorated", 3),
+    ]
 
 
 @MODES

@@ -101,12 +101,11 @@ def _describe(fn: object) -> str:
 
 def _checked(fn: object) -> Callable[..., Coroutine[Any, Any, Any]]:
     """*fn* if it is a coroutine function (or an object whose ``__call__`` is one), else TypeError."""
-    if callable(fn):
-        if inspect.iscoroutinefunction(fn):
-            return fn
-        call = inspect.getattr_static(type(fn), "__call__", None)
-        if not inspect.isfunction(fn) and inspect.iscoroutinefunction(call):
-            return fn
+    if callable(fn) and (
+        inspect.iscoroutinefunction(fn)
+        or inspect.iscoroutinefunction(inspect.getattr_static(type(fn), "__call__", None))
+    ):
+        return fn
     raise TypeError(
         f"asyncslot() needs a coroutine function (defined with `async def`), got {fn!r}; "
         "connect a plain function to the signal directly"
