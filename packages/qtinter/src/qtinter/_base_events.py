@@ -410,6 +410,7 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
         gate = self._qi_gate
         run_once = self._qi_stock_run_once
         clock = self.time
+        sigint = self._qi_sigint
         deadline = clock() + PUMP_BUDGET
         self._qi_pumping = True
         gate.driven = True
@@ -417,7 +418,13 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
             while True:
                 gate.would_block = False
                 run_once()
-                if self._stopping or gate.would_block or self._qi_modal_queue or clock() >= deadline:
+                if (
+                    self._stopping
+                    or gate.would_block
+                    or self._qi_modal_queue
+                    or sigint.pending
+                    or clock() >= deadline
+                ):
                     break
         finally:
             gate.driven = False
@@ -426,6 +433,9 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
                 self._qi_io_muted = False
                 if self._qi_driver is not None:
                     self._qi_driver.set_io_blocked(False)
+        if sigint.pending:
+            sigint.pending = False
+            raise KeyboardInterrupt
         if self._stopping:
             self._qi_on_stopping()
             return

@@ -8,9 +8,11 @@ process. While a qtinter loop drives Qt in the main thread, :class:`SigintGuard`
 * points :func:`signal.set_wakeup_fd` at the loop's self-pipe, which the loop's I/O watcher already
   watches, so a signal wakes Qt and runs the loop's pump (Python) at once, and
 * replaces Python's default SIGINT handler (only that one: handlers installed by ``asyncio.Runner``
-  or the application are left alone) by one that raises ``KeyboardInterrupt`` right away when asyncio
-  code is running (as plain asyncio does) and otherwise leaves it to the pump to raise it, between
-  two iterations, at a point where it cannot escape into Qt.
+  or the application are left alone) by one that only records the interrupt. The pump raises
+  ``KeyboardInterrupt`` between two asyncio iterations, where it neither escapes into Qt nor
+  corrupts asyncio's state (raised in the middle of ``_run_once`` it can drop a task's step, and the
+  clean-up then waits for that task forever). A second Ctrl+C before the pump got to the first one
+  (asyncio stuck in one long callback) raises at once, as Python's default handler does.
 """
 
 from __future__ import annotations
@@ -72,6 +74,6 @@ class SigintGuard:
             signal.set_wakeup_fd(current)
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        if self._is_busy():
+        if self.pending and self._is_busy():
             raise KeyboardInterrupt
         self.pending = True
