@@ -137,6 +137,9 @@ def types(session: nox.Session) -> None:
     # true, the PyQt6 one otherwise.
     session.run("mypy", "--strict", "-p", "qtinter")
     session.run("mypy", "--strict", "-p", "qtinter", "--always-true", "TYPECHECK_PYSIDE6")
+    session.install("-e", VSENGINE_QT)
+    session.run("mypy", "--strict", "-p", "vsengine_qt", "--always-false", "TYPECHECK_PYSIDE6")
+    session.run("mypy", "--strict", "-p", "vsengine_qt", "--always-true", "TYPECHECK_PYSIDE6")
 
 
 @nox.session(python=VS_PYTHONS[0])
@@ -154,3 +157,21 @@ def bench(session: nox.Session) -> None:
         except nox.command.CommandFailed:
             session.warn(f"{optional} is not installable here: its rows will read n/a")
     session.run("python", "-m", "bench", *session.posargs, env={"QT_QPA_PLATFORM": "offscreen"})
+
+
+@nox.session(python=VS_PYTHONS[0])
+@nox.parametrize("binding", ["PySide6", "PyQt6"])
+def bench_frames(session: nox.Session, binding: str) -> None:
+    """vsengine-qt frame delivery (not a default session): frames/s on the Qt main thread vs
+    VapourSynth's own threads vs one Qt signal per frame; see docs/vsengine-qt/performance.md.
+    Arguments after `--` go to bench/vsengine_qt_frames.py (e.g. `-- --rounds 3 --scale 0.2`)."""
+    extra = {"PySide6": "pyside6", "PyQt6": "pyqt6"}[binding]
+    session.install("-e", CORE, "-e", QTINTER, "-e", f"{VSENGINE_QT}[{extra}]")
+    session.run(
+        "python",
+        "bench/vsengine_qt_frames.py",
+        "--binding",
+        binding,
+        *session.posargs,
+        env={"QT_QPA_PLATFORM": "offscreen", "QTINTERBINDING": binding},
+    )

@@ -1,0 +1,216 @@
+"""Frames/s delivered to the Qt main thread, three ways, on the same clip with the same concurrency.
+
+1. ``vs-threads``: the ceiling. Frames are requested and counted on VapourSynth's own threads (each
+   completion requests the next frame); nothing reaches Qt.
+2. ``vsengine-qt``: ``vsengine_qt.FrameStream`` inside a real application (``vsengine_qt.setup()``,
+   qtinter guest mode, ``app.exec()``): every frame is delivered to the Qt main thread, in order,
+   through the coalesced drain.
+3. ``signal-per-frame``: what previewers do today: each completion emits a Qt signal (a queued
+   connection to the main thread) carrying the frame; the slot counts it and requests the next.
+
+Clips: 1920x1080 YUV420P8 BlankClip with real frames, and the same with ``keep=True`` (one reused
+frame: the overhead-bound case). Rounds alternate the methods; the median of the rounds is reported.
+
+    python bench/vsengine_qt_frames.py [--binding PySide6] [--rounds 5] [--prefetch 16] [--json out.json]
+
+Run it on a quiet machine: the numbers are only as stable as the CPU is idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+#: Frames per measurement by clip: about one to two seconds each on two cores.
+FRAMES = {"real": 3000, "keep": 30000}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--binding", default=os.environ.get("QTINTERBINDING", "PySide6"))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--prefetch", type=int, default=16, help="frames in flight, the same for every method"
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply the frame counts (e.g. 0.1 for a smoke run)"
+    )
+    parser.add_argument("--json", help="also write the results here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    importlib.import_module(f"{args.binding}.QtWidgets")
+
+    import vapoursynth as vs
+
+    import vsengine_qt
+    from vsengine_qt._qt import QtCore, QtWidgets, Signal, exec_
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["bench"])
+
+    def vs_threads(node: vs.VideoNode, count: int, prefetch: int) -> float:
+        lock = threading.Lock()
+        done = threading.Event()
+        state = {"next": prefetch, "completed": 0}
+
+        def completed(frame: vs.VideoFrame | None, error: BaseException | None) -> None:
+            with lock:
+                state["completed"] += 1
+                if state["completed"] == count:
+                    done.set()
+                n = state["next"]
+                if n >= count:
+                    return
+                state["next"] = n + 1
+            node.get_frame_async(n, completed)
+
+        start = time.perf_counter()
+        for n in range(min(prefetch, count)):
+            node.get_frame_async(n, completed)
+        if not done.wait(120):
+            raise RuntimeError("vs-threads: timed out")
+        return count / (time.perf_counter() - start)
+
+    def with_app_exec(start: Callable[[Callable[[], None]], None]) -> float:
+        """Run Qt's loop until ``start``'s work calls the finish callback; return its frames/s."""
+        times: list[float] = []
+
+        def finish() -> None:
+            times.append(time.perf_counter())
+            app.quit()
+
+        def begin() -> None:
+            times.append(time.perf_counter())
+            start(finish)
+
+        QtCore.QTimer.singleShot(0, begin)
+        guard = QtCore.QTimer()
+        guard.setSingleShot(True)
+        guard.timeout.connect(app.quit)
+        guard.start(120_000)
+        exec_(app)
+        guard.stop()
+        if len(times) != 2:
+            raise RuntimeError("timed out")
+        return times[1] - times[0]
+
+    def vsengine_qt_stream(node: vs.VideoNode, count: int, prefetch: int) -> float:
+        received = [0]
+        streams: list[Any] = []
+
+        def start(finish: Callable[[], None]) -> None:
+            stream = vsengine_qt.FrameStream(node, prefetch=prefetch)
+            streams.append(stream)
+
+            def on_frame(n: int, frame: object, seconds: float) -> None:
+                received[0] += 1
+
+            stream.frameReady.connect(on_frame)
+            stream.finished.connect(finish)
+            stream.seek(0, count)
+
+        seconds = with_app_exec(start)
+        streams[0].close()
+        assert received[0] == count, received
+        return count / seconds
+
+    class SignalAdapter(QtCore.QObject):
+        """The one-signal-per-callback adapter previewers use today (see the vsengine loops spec)."""
+
+        invoke = Signal(object)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.invoke.connect(self._run)
+
+        def _run(self, call: Callable[[], None]) -> None:
+            call()
+
+    def signal_per_frame(node: vs.VideoNode, count: int, prefetch: int) -> float:
+        adapter = SignalAdapter()
+        state = {"next": prefetch, "received": 0}
+
+        def start(finish: Callable[[], None]) -> None:
+            def on_main(frame: vs.VideoFrame | None) -> None:
+                state["received"] += 1
+                if state["received"] == count:
+                    finish()
+                n = state["next"]
+                if n < count:
+                    state["next"] = n + 1
+                    node.get_frame_async(n, completed)
+
+            def completed(frame: vs.VideoFrame | None, error: BaseException | None) -> None:
+                adapter.invoke.emit(lambda: on_main(frame))  # one queued signal per frame
+
+            for n in range(min(prefetch, count)):
+                node.get_frame_async(n, completed)
+
+        seconds = with_app_exec(start)
+        assert state["received"] == count
+        return count / seconds
+
+    methods: dict[str, Callable[[vs.VideoNode, int, int], float]] = {
+        "vs-threads": vs_threads,
+        "vsengine-qt": vsengine_qt_stream,
+        "signal-per-frame": signal_per_frame,
+    }
+    results: dict[str, dict[str, list[float]]] = {}
+    with vsengine_qt.setup() as session, session.policy.new_environment() as env:
+        threads = env.core.num_threads
+        for clip_name, keep in (("real", False), ("keep", True)):
+            count = max(100, int(FRAMES[clip_name] * args.scale))
+            with env.use():
+                node = vs.core.std.BlankClip(
+                    width=1920, height=1080, format=vs.YUV420P8, length=count, keep=keep
+                )
+            results[clip_name] = {name: [] for name in methods}
+            for method in methods.values():  # warm-up
+                method(node, min(count, 500), args.prefetch)
+            for _ in range(args.rounds):
+                for name, method in methods.items():
+                    results[clip_name][name].append(method(node, count, args.prefetch))
+            del node
+
+    print(
+        f"binding {args.binding}, Python {sys.version.split()[0]}, VapourSynth threads {threads}, "
+        f"prefetch {args.prefetch}, {args.rounds} rounds (median frames/s)"
+    )
+    print()
+    print("| clip | VapourSynth threads | vsengine-qt | ratio | signal per frame | ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    summary: dict[str, Any] = {"binding": args.binding, "prefetch": args.prefetch, "threads": threads}
+    for clip_name, by_method in results.items():
+        medians = {name: statistics.median(values) for name, values in by_method.items()}
+        ceiling = medians["vs-threads"]
+        label = "1080p YUV420P8, real frames" if clip_name == "real" else "1080p YUV420P8, keep=True"
+        print(
+            f"| {label} | {ceiling:,.0f} | {medians['vsengine-qt']:,.0f} | "
+            f"{medians['vsengine-qt'] / ceiling:.2f}x | {medians['signal-per-frame']:,.0f} | "
+            f"{medians['signal-per-frame'] / ceiling:.2f}x |"
+        )
+        summary[clip_name] = {"medians": medians, "rounds": by_method}
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
