@@ -13,7 +13,8 @@ module is resumed in a new child without the tests already recorded, so one hang
 one test, not a module. ``--module-timeout`` bounds a module as a whole.
 
 Outputs under ``--results``: ``<kind>/<module>.jsonl`` (raw lines), ``<kind>/<module>.stderr``,
-``results.json`` (per test id, the outcome of each kind) and ``summary.md`` (the table). The exit
+``results-<kinds>.json`` (per test id, the outcome of each kind) and ``summary-<kinds>.md`` (the
+table), where ``<kinds>`` names the qtinter kinds of the run (``owner``, ``guest``). The exit
 status is 0 when every test that passes on the stock loop passes on each qtinter kind and the
 qtinter kinds constructed no loop of a stock runnable class, else 1.
 """
@@ -172,6 +173,11 @@ def compare(by_kind: dict[str, dict[str, dict[str, Any]]], kinds: list[str]) -> 
     return report
 
 
+def _tag(kinds: list[str]) -> str:
+    """Names a run's summary files: the qtinter kinds it compared (so owner and guest runs coexist)."""
+    return "-".join(k for k in kinds if k != "stock") or "stock"
+
+
 def write_summary(results_dir: Path, kinds: list[str], runs: dict[str, list[dict[str, Any]]],
                   report: dict[str, Any]) -> str:  # fmt: skip
     lines = [
@@ -195,6 +201,12 @@ def write_summary(results_dir: Path, kinds: list[str], runs: dict[str, list[dict
             f"{counts['skip']} | {counts['xfail']} | {counts['timeout']} | {counts['crash']} | "
             f"{loops['qtinter']} | {others} |"
         )
+    lines += ["", "Tests that constructed a qtinter loop (the others use `TestLoop`, mocks or no loop):"]
+    for kind in kinds:
+        if kind != "stock":
+            tests = [t for m in runs[kind] for t in m["tests"].values()]
+            on_ours = sum(1 for t in tests if t.get("loops", {}).get("qtinter"))
+            lines.append(f"- {kind}: {on_ours} of {len(tests)}")
     for kind, regressions in report["regressions"].items():
         lines += ["", f"## {kind}: {len(regressions)} tests pass on the stock loop but not here", ""]
         for test_id, row in regressions.items():
@@ -211,7 +223,7 @@ def write_summary(results_dir: Path, kinds: list[str], runs: dict[str, list[dict
         for module in bad:
             lines.append(f"- {kind} `{module['module']}`: {module['status']}")
     text = "\n".join(lines) + "\n"
-    (results_dir / "summary.md").write_text(text, encoding="utf-8")
+    (results_dir / f"summary-{_tag(kinds)}.md").write_text(text, encoding="utf-8")
     return text
 
 
@@ -294,7 +306,7 @@ def main() -> int:
         "leaked_runnable_loops": leaks,
         **report,
     }
-    (results_dir / "results.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    (results_dir / f"results-{_tag(kinds)}.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     print(write_summary(results_dir, kinds, runs, report))
 
     ok = not any(report["regressions"].values()) and not leaks
