@@ -48,7 +48,7 @@ def parse_y4m(stream: IO[bytes]) -> Y4M:
     assert match is not None, colorspace
     sample = 2 if match[2] and int(match[2]) > 8 else 1
     size = sizes[match[1]] * sample
-    frames = []
+    frames: list[bytes] = []
     while True:
         marker = stream.read(len(FRAME))
         if not marker:

@@ -6,7 +6,7 @@ import gc
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import pytest
@@ -189,7 +189,7 @@ def test_frames_never_request_beyond_the_backlog(env: ManagedEnvironment) -> Non
                 requested.append(n)
             return clip
 
-        return core().std.FrameEval(clip, record)
+        return cast("vs.VideoNode", core().std.FrameEval(clip, record))
 
     clip = make(env, build)
     iterator = frames(clip, env, prefetch=2, backlog=5, close=True)
@@ -288,7 +288,8 @@ def test_y4m_colorspace_tags(
 ) -> None:
     def build() -> vs.VideoNode:
         fmt = core().query_video_format(family, vs.INTEGER, bits, ssw, ssh)
-        return core().std.BlankClip(width=16, height=8, format=fmt, length=2, fpsnum=30000, fpsden=1001)
+        blank = core().std.BlankClip(width=16, height=8, format=fmt, length=2, fpsnum=30000, fpsden=1001)
+        return cast("vs.VideoNode", blank)
 
     clip = make(env, build)
     header, *rest = render(clip, env, y4m=True)

@@ -35,6 +35,12 @@ def env(policy: Policy) -> Iterator[ManagedEnvironment]:
         yield e
 
 
+def output_clip(env: ManagedEnvironment, index: int = 0) -> vs.VideoNode:
+    output = env.outputs[index]
+    assert isinstance(output, vs.VideoOutputTuple)
+    return output.clip
+
+
 def write(path: Path, source: str) -> Path:
     path.write_text(source, encoding="utf-8")
     return path
@@ -54,7 +60,7 @@ def test_load_script_runs_in_the_environment(tmp_path: Path, env: ManagedEnviron
     script = load_script(write(tmp_path / "blank.vpy", BLANK), env)
     assert env.outputs == {}  # nothing runs before it is asked to
     script.result()
-    assert env.outputs[0].clip.num_frames == 7
+    assert output_clip(env).num_frames == 7
     clip = script.get_variable("clip").result()
     assert isinstance(clip, vs.VideoNode)
     assert script.get_variable("missing", 42).result() == 42
@@ -64,14 +70,14 @@ def test_load_script_with_a_policy_owns_its_environment(tmp_path: Path, policy: 
     with load_script(write(tmp_path / "blank.vpy", BLANK), policy) as script:
         env = script.environment
         assert isinstance(env, ManagedEnvironment)
-        assert env.outputs[0].clip.width == 64
+        assert output_clip(env).width == 64
     assert env.disposed
 
 
 def test_load_script_with_a_vapoursynth_environment(tmp_path: Path, env: ManagedEnvironment) -> None:
     script = load_script(write(tmp_path / "blank.vpy", BLANK), env.vs_environment)
     script.result()
-    assert env.outputs[0].clip.height == 32
+    assert output_clip(env).height == 32
     script.dispose()
     assert not env.disposed  # a plain vapoursynth.Environment is not the script's to dispose
 
@@ -113,7 +119,7 @@ def test_custom_module(env: ManagedEnvironment) -> None:
 def test_a_script_runs_once(env: ManagedEnvironment) -> None:
     script = load_code("runs.append(1)", env)
     runs: list[int] = []
-    script.module.runs = runs
+    script.module.__dict__["runs"] = runs
     script.result()
     script.result()
     assert script.run() is script.run()
@@ -188,7 +194,7 @@ def test_script_can_import_modules_next_to_it(tmp_path: Path, env: ManagedEnviro
         load_script(path, env).result()
     finally:
         sys.modules.pop("vpy_test_helper_mod", None)
-    assert env.outputs[0].clip.num_frames == 3
+    assert output_clip(env).num_frames == 3
 
 
 def test_dataclasses_work_in_scripts(tmp_path: Path, env: ManagedEnvironment) -> None:
@@ -291,7 +297,7 @@ def test_an_execution_error_does_not_keep_a_disposed_core_alive(tmp_path: Path, 
     )
     script = load_script(path, policy)
     holder: list[vs.VideoNode] = []
-    script.module.holder = holder
+    script.module.__dict__["holder"] = holder
     with pytest.raises(ExecutionError) as info:
         script.result()
     clip_ref = weakref.ref(holder.pop())
