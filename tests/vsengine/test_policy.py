@@ -281,13 +281,14 @@ def test_a_held_node_survives_dispose(policy: Policy) -> None:
     assert destroyed.wait(WAIT)
 
 
-def test_an_unreferenced_core_is_released_at_once(policy: Policy) -> None:
+def test_an_unreferenced_core_is_released(policy: Policy) -> None:
     env = policy.new_environment()
     destroyed = destroyed_event(env)
     with env.use():
         vs.core.std.BlankClip().get_frame(0)
     env.dispose()
-    assert destroyed.is_set()
+    # At once, or as soon as VapourSynth's worker threads have let go of the (temporary) node.
+    assert destroyed.wait(WAIT)
 
 
 def test_unregister_releases_pending_environments(caplog: pytest.LogCaptureFixture) -> None:
