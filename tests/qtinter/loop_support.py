@@ -96,9 +96,11 @@ def run(mode: str, main: Main[T], loop_factory: LoopFactory = qtinter.new_event_
     raise ValueError(mode)
 
 
-def run_script(source: str, *, timeout: float = 60.0, **popen: Any) -> subprocess.CompletedProcess[str]:
-    """Run ``source`` in a fresh Python with this process's binding; return the finished process."""
-    env = dict(os.environ)
+def run_script(
+    source: str, *, timeout: float = 60.0, env: dict[str, str] | None = None, **popen: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run ``source`` in a fresh Python (by default with this process's binding); return the result."""
+    env = dict(os.environ if env is None else env)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(source)],
