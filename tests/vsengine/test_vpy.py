@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import sys
@@ -328,3 +329,23 @@ def test_script_repr(env: ManagedEnvironment) -> None:
     script = load_code("x = 1", env, filename="<demo>")
     assert repr(script) == "<Script <demo> (loaded)>"
     assert isinstance(script, Script)
+
+
+def test_dispose_leaves_the_frames_of_waiting_code_alone(policy: Policy) -> None:
+    # The error's own traceback runs through the coroutine that awaited the script; disposing the
+    # script from another task while that coroutine is suspended must not touch its frame.
+    async def body() -> tuple[str, bool]:
+        script = load_code("raise ValueError('x')", policy)
+        try:
+            await script
+        except ExecutionError as caught:
+            error = caught
+        local = "still here"
+
+        async def dispose() -> None:
+            script.dispose()
+
+        await asyncio.create_task(dispose())
+        return local, error.__traceback__ is not None
+
+    assert run_under("asyncio", body) == ("still here", True)

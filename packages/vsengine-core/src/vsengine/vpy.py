@@ -71,17 +71,19 @@ class ExecutionError(Exception):
         self.__cause__ = parent_error
 
     def _drop_frames(self) -> None:
-        """Forgets every traceback frame (and so the script globals they point to)."""
+        """Forgets the traceback frames of the script's exception (and of the exceptions chained
+        to it). Their local variables would keep the script's clips, and so its core, alive.
+
+        The error's own traceback (the frames of whoever waited for the script) is left alone.
+        """
         seen: set[int] = set()
-        pending: list[BaseException | None] = [self]
+        pending: list[BaseException | None] = [self.parent_error]
         while pending:
             exc = pending.pop()
             if exc is None or id(exc) in seen:
                 continue
             seen.add(id(exc))
-            if exc.__traceback__ is not None:
-                traceback.clear_frames(exc.__traceback__)
-                exc.__traceback__ = None
+            exc.__traceback__ = None
             pending += [exc.__cause__, exc.__context__]
             pending += getattr(exc, "exceptions", ())  # exception groups
 
