@@ -2,6 +2,9 @@
 
     python -m bench.worker CONFIG METRIC DURATION [--profile FILE]
 
+With ``BENCH_CLOCK=cpu`` in the environment the single-threaded throughput benchmarks are timed
+with the CPU clock of the loop's thread (see ``bench._metrics.use_cpu_clock``).
+
 ``--profile FILE`` runs the benchmark under cProfile, writes the stats to FILE (read them with
 ``python -m pstats FILE``) and prints the 30 most expensive functions (own time) to stderr.
 Profiling slows Python code several-fold: use it to see where time goes, not for the numbers.
@@ -24,9 +27,11 @@ MARKER = "BENCH-RESULT "
 def run(config: str, metric: str, duration: float) -> dict[str, Any]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from bench._configs import CONFIGS, Ctx, Unavailable
-    from bench._metrics import METRICS
+    from bench._metrics import METRICS, use_cpu_clock
 
     spec = METRICS[metric]
+    if spec.cpu_clock and os.environ.get("BENCH_CLOCK") == "cpu":
+        use_cpu_clock()
     if spec.needs_qt and config.startswith("asyncio"):
         return {"unavailable": "needs Qt"}
 
