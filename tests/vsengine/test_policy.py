@@ -51,9 +51,12 @@ def test_store_round_trip(store_type: Callable[[], EnvironmentStore], policy: Po
         policy.api.destroy_environment(data)
 
 
-def test_environment_store_is_abstract() -> None:
-    with pytest.raises(TypeError):
-        EnvironmentStore()  # type: ignore[abstract]
+def test_environment_store_methods_must_be_implemented() -> None:
+    store = EnvironmentStore()
+    with pytest.raises(NotImplementedError, match="get_current_environment"):
+        store.get_current_environment()
+    with pytest.raises(NotImplementedError, match="set_current_environment"):
+        store.set_current_environment(None)
 
 
 def test_thread_local_store_is_per_thread(policy: Policy) -> None:
@@ -376,3 +379,21 @@ def test_context_var_store_follows_tasks() -> None:
 
     with Policy(ContextVarStore()) as policy:
         assert asyncio.run(main(policy)) == [True, True, True]
+
+
+def test_a_store_can_be_a_qobject() -> None:
+    qt_core = pytest.importorskip("PySide6.QtCore", exc_type=ImportError)
+
+    class WidgetStore(qt_core.QObject, EnvironmentStore):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.current: vs.EnvironmentData | None = None
+
+        def set_current_environment(self, environment: vs.EnvironmentData | None) -> None:
+            self.current = environment
+
+        def get_current_environment(self) -> vs.EnvironmentData | None:
+            return self.current
+
+    with Policy(WidgetStore()) as policy, policy.new_environment() as env, env.use():
+        assert vs.core.core is env.core

@@ -17,7 +17,6 @@ import sys
 import threading
 import warnings
 import weakref
-from abc import ABC, abstractmethod
 from contextvars import ContextVar
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Self
@@ -53,19 +52,21 @@ _LOG_LEVELS = {
 _env_ids = itertools.count(1)
 
 
-class EnvironmentStore(ABC):
+class EnvironmentStore:
     """Where a :class:`Policy` keeps the current environment.
 
-    Subclass it to tie the current environment to something else (a Qt widget, a request, ...).
+    Subclass it to tie the current environment to something else (a Qt widget, a request, ...)
+    and implement both methods. It is a plain class, not an :class:`abc.ABC`, so that it mixes with
+    classes that have a metaclass of their own (``QObject``).
     """
 
-    @abstractmethod
     def set_current_environment(self, environment: vs.EnvironmentData | None) -> None:
         """Make ``environment`` the current one (``None``: no environment is current)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement set_current_environment().")
 
-    @abstractmethod
     def get_current_environment(self) -> vs.EnvironmentData | None:
         """Return the current environment, or ``None``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement get_current_environment().")
 
 
 class GlobalStore(EnvironmentStore):
