@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
 __all__ = [
+    "NO_LOOP",
     "Cancelled",
     "EventLoop",
     "from_thread",
@@ -144,6 +145,7 @@ class _NoEventLoop(EventLoop):
         return "<no event loop>"
 
 
+#: The inline default, active until :func:`set_loop` is called (``set_loop(NO_LOOP)`` restores it).
 NO_LOOP: EventLoop = _NoEventLoop()
 _current_loop: EventLoop = NO_LOOP
 _loop_lock = threading.Lock()
