@@ -59,7 +59,7 @@ def run_guest(main: Main[T]) -> T:
     timer.start(DEADLINE_MS)
     with qtinter.using_asyncio_from_qt():
         qt_api.QtCore.QTimer.singleShot(0, qtinter.asyncslot(driver))
-        app.exec()
+        exec_of(app)()
     timer.stop()
     if "error" in outcome:
         raise outcome["error"]
@@ -79,6 +79,11 @@ def run(mode: str, main: Main[T]) -> T:
     # mode that ends app.exec(), and a quit posted late would end the next test's loop.
     app.setQuitOnLastWindowClosed(False)
     return RUNNERS[mode](main)  # type: ignore[no-any-return]
+
+
+def exec_of(obj: Any) -> Callable[[], Any]:
+    """``obj.exec`` (``exec_`` in PySide2, where ``exec`` was a keyword once)."""
+    return getattr(obj, "exec", None) or obj.exec_  # type: ignore[no-any-return]
 
 
 async def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:

@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from interop_support import MODES, run, wait_until
+from interop_support import MODES, exec_of, run, wait_until
 from pytestqt.qt_compat import qt_api
 
 import qtinter
@@ -66,7 +66,7 @@ def test_timers_keep_running_while_a_dialog_is_open(mode: str) -> None:
         dialog = make_dialog()
         closer = asyncio.ensure_future(close_modal_when(ticker, 5, lambda w: w.accept()))
         before = ticker.count
-        result = await qtinter.modal(dialog.exec)()
+        result = await qtinter.modal(exec_of(dialog))()
         during = ticker.count - before
         await closer
         ticker.task.cancel()
@@ -90,7 +90,7 @@ def test_modal_from_the_eager_first_step_of_a_clicked_slot(mode: str) -> None:
         async def on_click() -> None:
             button.setEnabled(False)
             dialog = make_dialog()
-            result = await qtinter.modal(dialog.exec)()  # no await before: this is the eager step
+            result = await qtinter.modal(exec_of(dialog))()  # no await before: this is the eager step
             events.append(_code(result))
             button.setEnabled(True)
             finished.set_result(None)
@@ -148,13 +148,14 @@ def test_a_dialog_opened_while_another_is_open(mode: str) -> None:
 
         async def second() -> None:
             await wait_until(lambda: QtWidgets.QApplication.activeModalWidget() is first_dialog, "first open")
-            await qtinter.modal(make_dialog().exec)()
+            second_dialog = make_dialog()
+            await qtinter.modal(exec_of(second_dialog))()
             order.append("second closed")
 
         first_dialog = make_dialog()
         second_task = asyncio.ensure_future(second())
         closer_inner = asyncio.ensure_future(close_modal_when_not(first_dialog, ticker, lambda w: w.accept()))
-        await qtinter.modal(first_dialog.exec)()
+        await qtinter.modal(exec_of(first_dialog))()
         order.append("first closed")
         await second_task
         await closer_inner

@@ -12,10 +12,15 @@ from pytestqt.qt_compat import qt_api
 
 import qtinter
 from qtinter._signals import COPIED_TYPES, SignalStream
+from qtinter.bindings import __binding__
 
 QtCore = qt_api.QtCore
 QtGui = qt_api.QtGui
 QtWidgets = qt_api.QtWidgets
+
+#: PySide2 connects a slot that could take any number of arguments to the overload of a signal with
+#: default arguments that has none: its ``clicked`` gives no ``checked`` (``clicked[bool]`` does).
+CHECKED_ARG = __binding__ != "PySide2"
 
 pytestmark = pytest.mark.usefixtures("qapp")
 
@@ -65,7 +70,7 @@ def test_awaits_a_real_button_click(mode: str) -> None:
         later(button.click)
         return await qtinter.asyncsignal(button.clicked)
 
-    assert run(mode, main) is True
+    assert run(mode, main) is (True if CHECKED_ARG else None)
 
 
 @MODES
@@ -347,7 +352,8 @@ def test_multisignal_tags_each_emission_with_its_key(mode: str) -> None:
         assert not signal_connected(b, "none")
         return got
 
-    assert run(mode, main) == [("b", None), ("a", (1, "x")), ("button", False), ("b", None)]
+    checked = False if CHECKED_ARG else None
+    assert run(mode, main) == [("b", None), ("a", (1, "x")), ("button", checked), ("b", None)]
 
 
 @MODES

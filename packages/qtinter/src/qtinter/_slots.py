@@ -4,11 +4,13 @@ Calling the wrapper creates a task through :meth:`QiBaseEventLoop.run_task`, whi
 of the coroutine at once (so a ``clicked`` handler can disable its button before anything else
 happens) and schedules the rest on the running qtinter loop.
 
-The wrapper is a plain function with :data:`MAX_SIGNAL_ARGS` optional positional parameters and no
-``*args``. That shape matters: PySide picks the overload of a signal with default arguments (such as
-``clicked(bool checked = false)``) from the number of parameters of the slot, and gives ``*args``
-slots the overload without arguments; PyQt passes every argument. Both then pass the signal's
-arguments, and the wrapper drops those the coroutine function does not accept, as Qt does.
+The wrapper is a plain function whose positional parameters mirror the coroutine function's (same
+number, same ones required; :data:`MAX_SIGNAL_ARGS` optional ones if it takes ``*args``), not a
+``*args`` catch-all. That shape matters: PySide picks the overload of a signal with default arguments
+(``clicked(bool checked = false)`` is two overloads) from the slot's number of parameters, giving a
+``*args`` slot the one without arguments, and passes no more arguments than the slot takes; PyQt
+retries a call with fewer arguments when the slot takes fewer. So the wrapper receives exactly what a
+plain function with the coroutine function's signature would.
 """
 
 from __future__ import annotations
@@ -53,28 +55,48 @@ def passed_arguments(args: tuple[Any, ...]) -> tuple[Any, ...]:
     return args[:end]
 
 
+@functools.cache
+def _slot_maker(required: int, total: int) -> Callable[..., Callable[..., Any]]:
+    """Make slot functions with *total* positional parameters, the first *required* without default.
+
+    Generated source, as :func:`collections.namedtuple` does, because the parameters must be real
+    ones (see the module docstring) and their number varies.
+    """
+    names = [f"a{i}" for i in range(total)]
+    params = [*names[:required], *(f"{name}=MISSING" for name in names[required:])]
+    source = (
+        "def make(launch, passed, MISSING):\n"
+        f"    def slot({''.join(p + ', ' for p in params)}{'/, ' if params else ''}**kwargs):\n"
+        f"        return launch(passed(({''.join(n + ', ' for n in names)})), kwargs)\n"
+        "    return slot\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    return cast("Callable[..., Callable[..., Any]]", namespace["make"])
+
+
 def _make_slot(
-    launch: Callable[[tuple[Any, ...], dict[str, Any]], asyncio.Task[T]],
+    launch: Callable[[tuple[Any, ...], dict[str, Any]], asyncio.Task[T]], fn: Callable[..., Any]
 ) -> Callable[..., asyncio.Task[T]]:
-    _ = MISSING
+    """A slot function shaped like *fn*'s positional parameters (``*args``: MAX_SIGNAL_ARGS optional)."""
+    limit = _positional_limit(fn)
+    total = MAX_SIGNAL_ARGS if limit is None else limit
+    maker = _slot_maker(min(_required_count(fn), total), total)
+    return cast("Callable[..., asyncio.Task[T]]", maker(launch, passed_arguments, MISSING))
 
-    def slot(  # see the module docstring for why the parameters are spelled out
-        a0: Any = _,
-        a1: Any = _,
-        a2: Any = _,
-        a3: Any = _,
-        a4: Any = _,
-        a5: Any = _,
-        a6: Any = _,
-        a7: Any = _,
-        a8: Any = _,
-        a9: Any = _,
-        /,
-        **kwargs: Any,
-    ) -> asyncio.Task[T]:
-        return launch(passed_arguments((a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)), kwargs)
 
-    return slot  # fmt: skip
+def _required_count(fn: Callable[..., Any]) -> int:
+    """How many positional parameters of *fn* have no default (0 if its signature is opaque)."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return 0
+    return sum(
+        1
+        for parameter in signature.parameters.values()
+        if parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        and parameter.default is inspect.Parameter.empty
+    )
 
 
 def _positional_limit(fn: Callable[..., Any]) -> int | None:
@@ -171,7 +193,7 @@ def _function_slot(
             args = args[:limit]  # Qt lets a slot take fewer arguments than its signal
         return _start(fn, args, kwargs, task_runner, name)
 
-    return _dressed(_make_slot(launch), fn)
+    return _dressed(_make_slot(launch, fn), fn)
 
 
 def _method_slot(
@@ -194,7 +216,8 @@ def _method_slot(
             args = args[:limit]
         return _start(fn, (obj, *args), kwargs, task_runner, name)
 
-    return _dressed(_make_slot(launch), fn)  # not method: its __wrapped__ would keep the receiver alive
+    # Dressed as fn, not as the method: its __wrapped__ would keep the receiver alive.
+    return _dressed(_make_slot(launch, method), fn)
 
 
 def _dressed(slot: Callable[..., asyncio.Task[T]], fn: object) -> Callable[..., asyncio.Task[T]]:
