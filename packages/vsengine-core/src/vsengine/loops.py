@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import vapoursynth as vs
 
+from vsengine._calls import run_into
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
@@ -36,21 +38,9 @@ class Cancelled(Exception):
     """The operation was cancelled. Adapters translate it to their loop's own cancellation."""
 
 
-def _run_into[R](future: Future[R], func: Callable[[], R]) -> None:
-    """Run ``func`` and settle ``future`` with its outcome (unless the future was cancelled)."""
-    if not future.set_running_or_notify_cancel():
-        return
-    try:
-        result = func()
-    except BaseException as exc:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
-
-
 def _completed[R](func: Callable[[], R]) -> Future[R]:
     future: Future[R] = Future()
-    _run_into(future, func)
+    run_into(future, func)
     return future
 
 
@@ -81,9 +71,7 @@ class EventLoop:
         future: Future[R] = Future()
         context = contextvars.copy_context()
         call = functools.partial(context.run, func, *args, **kwargs)
-        threading.Thread(
-            target=_run_into, args=(future, call), name="vsengine-to-thread", daemon=True
-        ).start()
+        threading.Thread(target=run_into, args=(future, call), name="vsengine-to-thread", daemon=True).start()
         return future
 
     def next_cycle(self) -> Future[None]:

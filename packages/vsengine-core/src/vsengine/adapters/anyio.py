@@ -15,6 +15,7 @@ import anyio.abc
 import anyio.from_thread
 import anyio.to_thread
 
+from vsengine._calls import run_into
 from vsengine.loops import NO_LOOP, Cancelled, EventLoop, get_loop, set_loop
 
 if TYPE_CHECKING:
@@ -22,19 +23,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 __all__ = ["AnyIOLoop"]
-
-
-def _run_into[R](future: Future[R], func: Callable[[], R]) -> None:
-    if not future.set_running_or_notify_cancel():
-        return
-    try:
-        result = func()
-    except anyio.get_cancelled_exc_class():
-        future.set_exception(Cancelled())
-    except BaseException as exc:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
 
 
 class AnyIOLoop(EventLoop):
@@ -108,7 +96,7 @@ class AnyIOLoop(EventLoop):
         call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
 
         async def run() -> None:
-            _run_into(future, call)
+            run_into(future, call, anyio.get_cancelled_exc_class())
 
         self._start(future, run)  # type: ignore[arg-type]
         return future

@@ -10,25 +10,13 @@ import threading
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
+from vsengine._calls import run_into
 from vsengine.loops import Cancelled, EventLoop
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 __all__ = ["AsyncIOLoop"]
-
-
-def _run_into[R](future: Future[R], func: Callable[[], R]) -> None:
-    if not future.set_running_or_notify_cancel():
-        return
-    try:
-        result = func()
-    except asyncio.CancelledError:
-        future.set_exception(Cancelled())
-    except BaseException as exc:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
 
 
 class AsyncIOLoop(EventLoop):
@@ -98,7 +86,7 @@ class AsyncIOLoop(EventLoop):
         future: Future[R] = Future()
         call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
         try:
-            self._call_soon(functools.partial(_run_into, future, call))
+            self._call_soon(functools.partial(run_into, future, call, asyncio.CancelledError))
         except RuntimeError as exc:  # no loop yet, or the loop is closed
             future.set_exception(exc)
         return future

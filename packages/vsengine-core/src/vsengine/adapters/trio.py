@@ -11,25 +11,13 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from vsengine._calls import run_into
 from vsengine.loops import Cancelled, EventLoop
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 __all__ = ["TrioEventLoop"]
-
-
-def _run_into[R](future: Future[R], func: Callable[[], R]) -> None:
-    if not future.set_running_or_notify_cancel():
-        return
-    try:
-        result = func()
-    except trio.Cancelled:
-        future.set_exception(Cancelled())
-    except BaseException as exc:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
 
 
 class TrioEventLoop(EventLoop):
@@ -74,7 +62,7 @@ class TrioEventLoop(EventLoop):
     def from_thread[**P, R](self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         future: Future[R] = Future()
         call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
-        self._soon(future, functools.partial(_run_into, future, call))  # type: ignore[arg-type]
+        self._soon(future, functools.partial(run_into, future, call, trio.Cancelled))  # type: ignore[arg-type]
         return future
 
     def to_thread[**P, R](self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
