@@ -117,4 +117,7 @@ SCRIPT_PRELUDE = """
 import asyncio, os, sys, importlib
 QtCore = importlib.import_module(os.environ["QTINTERBINDING"] + ".QtCore")
 import qtinter
+
+def exec_qt(obj):  # exec() is exec_() in PySide2
+    return (getattr(obj, "exec", None) or obj.exec_)()
 """

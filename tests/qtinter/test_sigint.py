@@ -60,7 +60,7 @@ async def main():
 try:
     with qtinter.using_asyncio_from_qt() as loop:
         loop.call_soon(lambda: loop.create_task(main()))
-        app.exec()
+        exec_qt(app)
 except KeyboardInterrupt:
     print("KeyboardInterrupt;", ", ".join(log), flush=True)
 """
