@@ -267,6 +267,8 @@ def test_bad_arguments_are_a_type_error_at_call_time(mode: str) -> None:
             slot(1)
         with pytest.raises(TypeError):
             slot(1, 2, c=3)
+        with pytest.raises(TypeError):
+            slot(1, 2, 3)  # called directly, it takes what the coroutine function takes
         assert len(asyncio.all_tasks()) == before
 
     run(mode, main)

@@ -185,12 +185,9 @@ def _function_slot(
     fn: Callable[..., Coroutine[Any, Any, T]],
     task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None,
 ) -> Callable[..., asyncio.Task[T]]:
-    limit = _positional_limit(fn)
     name = _describe(fn)
 
     def launch(args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Task[T]:
-        if limit is not None:
-            args = args[:limit]  # Qt lets a slot take fewer arguments than its signal
         return _start(fn, args, kwargs, task_runner, name)
 
     return _dressed(_make_slot(launch, fn), fn)
@@ -200,7 +197,6 @@ def _method_slot(
     method: Any, task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None
 ) -> Callable[..., asyncio.Task[T]]:
     fn = _checked(method.__func__)
-    limit = _positional_limit(method)
     name = _describe(method)
     try:
         receiver: Callable[[], object] = weakref.ref(method.__self__)
@@ -212,8 +208,6 @@ def _method_slot(
         if obj is None:
             # The receiver is gone: do nothing, as a Qt connection would, and return a cancelled task.
             return _start(_receiver_gone, (), {}, task_runner, name)
-        if limit is not None:
-            args = args[:limit]
         return _start(fn, (obj, *args), kwargs, task_runner, name)
 
     # Dressed as fn, not as the method: its __wrapped__ would keep the receiver alive.
@@ -233,11 +227,12 @@ def asyncslot(
 ) -> Callable[..., asyncio.Task[T]]:
     """Wrap the coroutine function *fn* so that it can be connected to a Qt signal.
 
-    Calling the wrapper calls *fn* with the same arguments, dropping positional arguments beyond those
-    *fn* accepts (as Qt does for a slot that takes fewer arguments than its signal), and runs the
-    coroutine with the running qtinter loop's :meth:`~QiBaseEventLoop.run_task`: the first step runs
-    at once, the rest is scheduled, and the task is returned. Pass *task_runner* (for example
-    :func:`asyncio.ensure_future`) to start the task differently.
+    Calling the wrapper calls *fn* with the same arguments and runs the coroutine with the running
+    qtinter loop's :meth:`~QiBaseEventLoop.run_task`: the first step runs at once, the rest is
+    scheduled, and the task is returned. Pass *task_runner* (for example :func:`asyncio.ensure_future`)
+    to start the task differently. The wrapper takes the positional parameters *fn* takes (pass them
+    positionally), so a signal with more arguments gives it only those, as Qt does for any slot that
+    takes fewer arguments than its signal.
 
     *fn* may be a function, a bound method, a classmethod or staticmethod, a
     :func:`functools.partial`, or be decorated with ``Slot``/``pyqtSlot``, before or after
