@@ -451,3 +451,29 @@ def test_errors_arrive_in_async_iteration(env: ManagedEnvironment, adapter: str)
 
     assert "frame 2 is broken" in run_under(adapter, body)
     assert seen == [0, 1]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_cancelling_async_iteration_leaves_nothing_pending(env: ManagedEnvironment, adapter: str) -> None:
+    reached, gate = threading.Event(), threading.Event()
+    clip = make(env, lambda: gated(numbered_clip(10), 3, reached, gate))
+    seen: list[int] = []
+
+    async def body() -> list[int]:
+        async def consume() -> None:
+            async for f in frames(clip, env, prefetch=2, close=True):
+                seen.append(bytes(f[0])[0])
+
+        with anyio.move_on_after(30) as scope:
+            async with anyio.create_task_group() as group:
+                group.start_soon(consume)
+                while not (reached.is_set() and len(seen) == 3):
+                    await anyio.sleep(0.005)
+                group.cancel_scope.cancel()  # the consumer is waiting for frame 3
+        assert not scope.cancelled_caught, "cancelling the consumer hung"
+        gate.set()
+        # The same clip still renders from the start, in order.
+        return [n async for n, _ in render(clip, env, prefetch=3)]
+
+    assert run_under(adapter, body) == list(range(10))
+    assert seen == [0, 1, 2]
