@@ -54,7 +54,8 @@ def _run_pytest(session: nox.Session, *paths: str) -> None:
 @nox.session(python=VS_PYTHONS)
 def tests(session: nox.Session) -> None:
     """The test suite of vsengine-core."""
-    session.install("-e", f"{CORE}[trio,anyio]", *TEST_DEPS)
+    # PySide6 runs the contract's custom Qt loop example and the QObject store test (no Qt app code).
+    session.install("-e", f"{CORE}[trio,anyio]", *TEST_DEPS, "PySide6-Essentials")
     _run_pytest(session, "tests/vsengine")
 
 
