@@ -101,7 +101,7 @@ def test_seek_drops_what_is_in_flight_and_continues_elsewhere(env: ManagedEnviro
 
     async def main() -> list[int]:
         got: list[Delivered] = []
-        async with frames(probe.node, prefetch=4) as iterator:
+        async with frames(probe.node, prefetch=4, backlog=4) as iterator:
             async for delivered in iterator:
                 got.append(delivered)
                 if delivered.n == 2:
@@ -199,7 +199,7 @@ def test_a_slow_consumer_holds_the_window(env: ManagedEnvironment) -> None:
     probe = Probe(100)
 
     async def main() -> tuple[int, int]:
-        async with frames(probe.node, prefetch=4) as iterator:
+        async with frames(probe.node, prefetch=2, backlog=4) as iterator:
             first = await anext(iterator)
             await asyncio.sleep(0.2)  # not consuming: nothing beyond the window may be rendered
             rendered_while_idle = len(probe.rendered)
@@ -208,7 +208,7 @@ def test_a_slow_consumer_holds_the_window(env: ManagedEnvironment) -> None:
         return rendered_while_idle, len(probe.rendered)
 
     rendered_while_idle, rendered_after_close = run(main())
-    assert rendered_while_idle == 1 + 4  # frame 0, released, and the four frames of the window
+    assert rendered_while_idle == 1 + 4  # frame 0, released, and the four frames of the backlog
     assert rendered_after_close == rendered_while_idle  # closing stopped the requests
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import threading
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
@@ -63,19 +64,26 @@ def _check_node(node: object) -> vs.VideoNode:
 class FramePump:
     """Requests the frames ``[start, end)`` of a node and hands them, in order, to ``deliver``.
 
-    Every method, and ``deliver``/``fail``/``done``, runs on the thread of ``loop`` (the Qt thread when
-    qtinter runs in guest mode). ``transform`` runs on VapourSynth's threads as each frame completes.
-    At most ``prefetch`` frames are requested and not yet :meth:`release`-d.
+    ``deliver(n, value, seconds)``, ``fail(n, error)`` and ``done()`` run on the thread of ``loop``
+    (the Qt thread when qtinter runs in guest mode), and so must every method. ``transform`` runs on
+    VapourSynth's threads as each frame completes.
+
+    Two limits keep it busy and bounded: at most ``prefetch`` frames are being rendered at once, and
+    at most ``backlog`` (default ``2 * prefetch``) are requested and not yet released by the consumer
+    (with ``auto_release``, a frame is released once ``deliver`` returns; otherwise by
+    :meth:`release`). Completions request the next frames right on VapourSynth's threads, so rendering
+    never waits for the Qt thread while the backlog has room.
     """
 
     def __init__(
         self,
         node: vs.VideoNode,
-        deliver: Callable[[Delivered], None],
+        deliver: Callable[[int, Any, float], None],
         fail: Callable[[int, BaseException], None],
         done: Callable[[], None],
         *,
         prefetch: int | None = None,
+        backlog: int | None = None,
         transform: Callable[[vs.VideoFrame], Any] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         auto_release: bool = True,
@@ -85,7 +93,12 @@ class FramePump:
             prefetch = default_prefetch()
         if prefetch < 1:
             raise ValueError(f"prefetch must be at least 1, got {prefetch}")
+        if backlog is None:
+            backlog = 2 * prefetch
+        if backlog < prefetch:
+            raise ValueError(f"backlog ({backlog}) must be at least prefetch ({prefetch})")
         self._prefetch = prefetch
+        self._backlog = backlog
         self._deliver = deliver
         self._fail = fail
         self._done = done
@@ -100,19 +113,25 @@ class FramePump:
                     "thread while qtinter's loop runs (see vsengine_qt.setup()), or pass loop=..."
                 ) from None
         self._loop = loop
+        # Shared with VapourSynth's threads, under the lock: what to request next and the two limits.
+        self._lock = threading.Lock()
         self._generation = 0
         self._next_request = 0
-        self._next_deliver = 0
         self._end = 0
-        self._unreleased = 0  # requested and not released (the window)
-        self._ready: dict[int, tuple[Any, BaseException | None, float]] = {}
+        self._in_flight = 0  # requested, not completed
+        self._unreleased = 0  # requested, not released by the consumer
+        self._requesting = False  # running and not paused
+        # The loop's thread only.
+        self._next_deliver = 0
+        self._ready: dict[int, tuple[int, int, Any, BaseException | None, float]] = {}
+        self._running = False
+        self._closed = False
+        self._paused = False
+        # Completions append here (deque appends are thread-safe); the first of a burst wakes the loop.
         self._inbox: collections.deque[tuple[int, int, Any, BaseException | None, float]] = (
             collections.deque()
         )
         self._wake_pending = False
-        self._running = False
-        self._closed = False
-        self._paused = False
 
     @property
     def node(self) -> vs.VideoNode:
@@ -121,6 +140,10 @@ class FramePump:
     @property
     def prefetch(self) -> int:
         return self._prefetch
+
+    @property
+    def backlog(self) -> int:
+        return self._backlog
 
     @property
     def position(self) -> int:
@@ -149,76 +172,98 @@ class FramePump:
             raise IndexError(
                 f"end frame {end} must lie between start ({start}) and the clip's length ({num_frames})"
             )
-        self._generation += 1
+        with self._lock:
+            self._generation += 1
+            self._next_request = start
+            self._end = end
+            self._in_flight = 0
+            self._unreleased = 0
+            self._requesting = not self._paused
         self._ready.clear()
-        self._next_request = self._next_deliver = start
-        self._end = end
-        self._unreleased = 0
+        self._next_deliver = start
         self._running = True
-        self._fill()
+        self._request_more()
         if start == end:
             self._finish()
 
     def stop(self) -> None:
         """Stop: nothing more is requested or delivered; frames in flight are dropped on arrival."""
-        self._generation += 1
+        with self._lock:
+            self._generation += 1
+            self._requesting = False
         self._ready.clear()
         self._running = False
 
     def pause(self) -> None:
         """Stop requesting new frames (frames in flight are still delivered)."""
         self._paused = True
+        with self._lock:
+            self._requesting = False
 
     def resume(self) -> None:
         self._paused = False
-        if self._running:
-            self._fill()
+        with self._lock:
+            self._requesting = self._running
+        self._request_more()
 
     def close(self) -> None:
         self.stop()
         self._closed = True
 
     def release(self, count: int = 1) -> None:
-        """The consumer is done with ``count`` delivered frames: the window moves on."""
-        self._unreleased -= count
-        if self._running:
-            self._fill()
+        """The consumer is done with ``count`` delivered frames: the backlog moves on."""
+        with self._lock:
+            self._unreleased -= count
+        self._request_more()
 
-    # -- VapourSynth threads ------------------------------------------------------------------
+    # -- any thread ------------------------------------------------------------------------------
+
+    def _request_more(self, completed_generation: int | None = None) -> None:
+        """Request what the limits allow; ``completed_generation``: a completion of that generation."""
+        with self._lock:
+            if completed_generation is not None:
+                if completed_generation != self._generation:
+                    return
+                self._in_flight -= 1
+            if not self._requesting:
+                return
+            generation = self._generation
+            first = n = self._next_request
+            room = min(self._prefetch - self._in_flight, self._backlog - self._unreleased, self._end - n)
+            if room <= 0:
+                return
+            n += room
+            self._next_request = n
+            self._in_flight += room
+            self._unreleased += room
+        # Outside the lock: VapourSynth may complete a frame (and call back) before returning.
+        for number in range(first, n):
+            self._request(number, generation)
 
     def _request(self, n: int, generation: int) -> None:
         requested = time.perf_counter()
         transform = self._transform
-        inbox = self._inbox
 
         def completed(frame: vs.VideoFrame | None, error: BaseException | None) -> None:
+            # On a VapourSynth thread.
             value: Any = frame
             if error is None and transform is not None:
                 try:
                     value = transform(frame)  # type: ignore[arg-type]
                 except BaseException as exc:
                     value, error = None, exc
-            inbox.append((generation, n, value, error, time.perf_counter() - requested))
+            self._inbox.append((generation, n, value, error, time.perf_counter() - requested))
             if not self._wake_pending:
                 self._wake_pending = True
                 try:
                     self._loop.call_soon_threadsafe(self._drain)
                 except RuntimeError:
                     pass  # the loop is closed: nobody is left to deliver to
+            self._request_more(generation)
 
         self._node.get_frame_async(n, completed)
 
     # -- the loop's thread -----------------------------------------------------------------------
-
-    def _fill(self) -> None:
-        if self._paused:
-            return
-        generation = self._generation
-        while self._unreleased < self._prefetch and self._next_request < self._end:
-            n = self._next_request
-            self._next_request = n + 1
-            self._unreleased += 1
-            self._request(n, generation)
 
     def _drain(self) -> None:
         # Clear the flag before emptying the inbox: a completion after this point schedules a new drain.
@@ -227,36 +272,39 @@ class FramePump:
         ready = self._ready
         generation = self._generation
         while inbox:
-            item_generation, n, value, error, seconds = inbox.popleft()
-            if item_generation == generation:
-                ready[n] = (value, error, seconds)
-        self._deliver_ready()
+            item = inbox.popleft()
+            if item[0] == generation:
+                ready[item[1]] = item
+        if self._running:
+            self._deliver_ready()
 
     def _deliver_ready(self) -> None:
-        if not self._running:
-            return
         ready = self._ready
         generation = self._generation
-        while self._next_deliver in ready:
-            n = self._next_deliver
-            value, error, seconds = ready.pop(n)
-            self._next_deliver = n + 1
-            if error is not None:
-                self._fail(n, error)
-            else:
-                self._deliver(Delivered(n, value, seconds))
-            if self._generation != generation:
-                return  # the consumer seeked or stopped from inside its callback
-            if self._auto_release:
-                self._unreleased -= 1
+        deliver = self._deliver
+        delivered = 0
+        try:
+            while (item := ready.pop(self._next_deliver, None)) is not None:
+                _, n, value, error, seconds = item
+                self._next_deliver = n + 1
+                delivered += 1
+                if error is not None:
+                    self._fail(n, error)
+                else:
+                    deliver(n, value, seconds)
+                if self._generation != generation:
+                    return  # the consumer seeked or stopped from inside its callback
+        finally:
+            if self._auto_release and delivered and self._generation == generation:
+                self.release(delivered)
         if self._next_deliver >= self._end:
             self._finish()
-        else:
-            self._fill()
 
     def _finish(self) -> None:
         if self._running:
             self._running = False
+            with self._lock:
+                self._requesting = False
             self._done()
 
 
@@ -278,6 +326,7 @@ class FrameStream(QtCore.QObject):
         node: vs.VideoNode,
         *,
         prefetch: int | None = None,
+        backlog: int | None = None,
         transform: Callable[[vs.VideoFrame], Any] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         parent: QtCore.QObject | None = None,
@@ -285,10 +334,11 @@ class FrameStream(QtCore.QObject):
         super().__init__(parent)
         self._pump = FramePump(
             node,
-            self._on_frame,
+            self.frameReady.emit,
             self._on_failure,
             self._on_done,
             prefetch=prefetch,
+            backlog=backlog,
             transform=transform,
             loop=loop,
         )
@@ -321,9 +371,6 @@ class FrameStream(QtCore.QObject):
     def close(self) -> None:
         self._pump.close()
 
-    def _on_frame(self, delivered: Delivered) -> None:
-        self.frameReady.emit(delivered.n, delivered.value, delivered.seconds)
-
     def _on_failure(self, n: int, error: BaseException) -> None:
         self.frameFailed.emit(n, error)
 
@@ -346,6 +393,7 @@ class FrameIterator:
         end: int | None = None,
         *,
         prefetch: int | None = None,
+        backlog: int | None = None,
         transform: Callable[[vs.VideoFrame], Any] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
@@ -358,6 +406,7 @@ class FrameIterator:
             self._on_failure,
             self._on_done,
             prefetch=prefetch,
+            backlog=backlog,
             transform=transform,
             loop=loop,
             auto_release=False,
@@ -380,8 +429,8 @@ class FrameIterator:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _on_frame(self, delivered: Delivered) -> None:
-        self._buffer.append(delivered)
+    def _on_frame(self, n: int, value: Any, seconds: float) -> None:
+        self._buffer.append(Delivered(n, value, seconds))
         self._wake()
 
     def _on_failure(self, n: int, error: BaseException) -> None:
@@ -435,6 +484,7 @@ def frames(
     end: int | None = None,
     *,
     prefetch: int | None = None,
+    backlog: int | None = None,
     transform: Callable[[vs.VideoFrame], Any] | None = None,
 ) -> FrameIterator:
     """Iterate over the frames ``[start, end)`` of ``node`` on the running loop's thread, in order.
@@ -446,4 +496,4 @@ def frames(
             async for delivered in it:
                 show(delivered.n, delivered.value)
     """
-    return FrameIterator(node, start, end, prefetch=prefetch, transform=transform)
+    return FrameIterator(node, start, end, prefetch=prefetch, backlog=backlog, transform=transform)
