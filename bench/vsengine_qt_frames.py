@@ -176,17 +176,21 @@ def main(argv: list[str] | None = None) -> int:
         threads = env.core.num_threads
         for clip_name, keep in (("real", False), ("keep", True)):
             count = max(100, int(FRAMES[clip_name] * args.scale))
-            with env.use():
-                node = vs.core.std.BlankClip(
-                    width=1920, height=1080, format=vs.YUV420P8, length=count, keep=keep
-                )
+
+            def fresh_clip(keep: bool = keep, count: int = count) -> vs.VideoNode:
+                # A new node for every measurement: frames cached by an earlier one must not count.
+                with env.use():
+                    clip: vs.VideoNode = vs.core.std.BlankClip(
+                        width=1920, height=1080, format=vs.YUV420P8, length=count, keep=keep
+                    )
+                return clip
+
             results[clip_name] = {name: [] for name in methods}
             for method in methods.values():  # warm-up
-                method(node, min(count, 500), args.prefetch)
+                method(fresh_clip(), min(count, 500), args.prefetch)
             for _ in range(args.rounds):
                 for name, method in methods.items():
-                    results[clip_name][name].append(method(node, count, args.prefetch))
-            del node
+                    results[clip_name][name].append(method(fresh_clip(), count, args.prefetch))
 
     print(
         f"binding {args.binding}, Python {sys.version.split()[0]}, VapourSynth threads {threads}, "

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import threading
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
@@ -68,11 +67,13 @@ class FramePump:
     (the Qt thread when qtinter runs in guest mode), and so must every method. ``transform`` runs on
     VapourSynth's threads as each frame completes.
 
-    Two limits keep it busy and bounded: at most ``prefetch`` frames are being rendered at once, and
-    at most ``backlog`` (default ``2 * prefetch``) are requested and not yet released by the consumer
-    (with ``auto_release``, a frame is released once ``deliver`` returns; otherwise by
-    :meth:`release`). Completions request the next frames right on VapourSynth's threads, so rendering
-    never waits for the Qt thread while the backlog has room.
+    Two limits keep it busy and bounded: at most ``prefetch`` frames are requested and not yet
+    drained to the loop's thread, and at most ``backlog`` (default ``2 * prefetch``) are requested
+    and not yet released by the consumer (with ``auto_release``, a frame is released once ``deliver``
+    returns; otherwise by :meth:`release`). Completions on VapourSynth's threads only append to an
+    inbox: all bookkeeping, and the requests that refill the window, happen in the drain, in one
+    batch per Qt dispatch. (Refilling from VapourSynth's threads measured slower: their extra Python
+    work competes for the GIL.)
     """
 
     def __init__(
@@ -113,15 +114,12 @@ class FramePump:
                     "thread while qtinter's loop runs (see vsengine_qt.setup()), or pass loop=..."
                 ) from None
         self._loop = loop
-        # Shared with VapourSynth's threads, under the lock: what to request next and the two limits.
-        self._lock = threading.Lock()
+        # Everything but the inbox belongs to the loop's thread.
         self._generation = 0
         self._next_request = 0
         self._end = 0
-        self._in_flight = 0  # requested, not completed
+        self._in_flight = 0  # requested, not drained
         self._unreleased = 0  # requested, not released by the consumer
-        self._requesting = False  # running and not paused
-        # The loop's thread only.
         self._next_deliver = 0
         self._ready: dict[int, tuple[int, int, Any, BaseException | None, float]] = {}
         self._running = False
@@ -172,13 +170,11 @@ class FramePump:
             raise IndexError(
                 f"end frame {end} must lie between start ({start}) and the clip's length ({num_frames})"
             )
-        with self._lock:
-            self._generation += 1
-            self._next_request = start
-            self._end = end
-            self._in_flight = 0
-            self._unreleased = 0
-            self._requesting = not self._paused
+        self._generation += 1
+        self._next_request = start
+        self._end = end
+        self._in_flight = 0
+        self._unreleased = 0
         self._ready.clear()
         self._next_deliver = start
         self._running = True
@@ -188,22 +184,16 @@ class FramePump:
 
     def stop(self) -> None:
         """Stop: nothing more is requested or delivered; frames in flight are dropped on arrival."""
-        with self._lock:
-            self._generation += 1
-            self._requesting = False
+        self._generation += 1
         self._ready.clear()
         self._running = False
 
     def pause(self) -> None:
         """Stop requesting new frames (frames in flight are still delivered)."""
         self._paused = True
-        with self._lock:
-            self._requesting = False
 
     def resume(self) -> None:
         self._paused = False
-        with self._lock:
-            self._requesting = self._running
         self._request_more()
 
     def close(self) -> None:
@@ -212,33 +202,25 @@ class FramePump:
 
     def release(self, count: int = 1) -> None:
         """The consumer is done with ``count`` delivered frames: the backlog moves on."""
-        with self._lock:
-            self._unreleased -= count
+        self._unreleased -= count
         self._request_more()
 
-    # -- any thread ------------------------------------------------------------------------------
+    def _request_more(self) -> None:
+        """Request what the two limits allow."""
+        if not self._running or self._paused:
+            return
+        first = self._next_request
+        room = min(self._prefetch - self._in_flight, self._backlog - self._unreleased, self._end - first)
+        if room <= 0:
+            return
+        self._next_request = first + room
+        self._in_flight += room
+        self._unreleased += room
+        generation = self._generation
+        for n in range(first, first + room):
+            self._request(n, generation)
 
-    def _request_more(self, completed_generation: int | None = None) -> None:
-        """Request what the limits allow; ``completed_generation``: a completion of that generation."""
-        with self._lock:
-            if completed_generation is not None:
-                if completed_generation != self._generation:
-                    return
-                self._in_flight -= 1
-            if not self._requesting:
-                return
-            generation = self._generation
-            first = n = self._next_request
-            room = min(self._prefetch - self._in_flight, self._backlog - self._unreleased, self._end - n)
-            if room <= 0:
-                return
-            n += room
-            self._next_request = n
-            self._in_flight += room
-            self._unreleased += room
-        # Outside the lock: VapourSynth may complete a frame (and call back) before returning.
-        for number in range(first, n):
-            self._request(number, generation)
+    # -- VapourSynth's threads -------------------------------------------------------------------
 
     def _request(self, n: int, generation: int) -> None:
         requested = time.perf_counter()
@@ -259,7 +241,6 @@ class FramePump:
                     self._loop.call_soon_threadsafe(self._drain)
                 except RuntimeError:
                     pass  # the loop is closed: nobody is left to deliver to
-            self._request_more(generation)
 
         self._node.get_frame_async(n, completed)
 
@@ -271,12 +252,16 @@ class FramePump:
         inbox = self._inbox
         ready = self._ready
         generation = self._generation
+        drained = 0
         while inbox:
             item = inbox.popleft()
             if item[0] == generation:
                 ready[item[1]] = item
+                drained += 1
+        self._in_flight -= drained
         if self._running:
             self._deliver_ready()
+            self._request_more()
 
     def _deliver_ready(self) -> None:
         ready = self._ready
@@ -295,16 +280,14 @@ class FramePump:
                 if self._generation != generation:
                     return  # the consumer seeked or stopped from inside its callback
         finally:
-            if self._auto_release and delivered and self._generation == generation:
-                self.release(delivered)
+            if self._auto_release and self._generation == generation:
+                self._unreleased -= delivered
         if self._next_deliver >= self._end:
             self._finish()
 
     def _finish(self) -> None:
         if self._running:
             self._running = False
-            with self._lock:
-                self._requesting = False
             self._done()
 
 
