@@ -24,12 +24,19 @@ Main = Callable[[], Coroutine[Any, Any, T]]
 
 def run_owner(main: Main[T]) -> T:
     """``asyncio.run(main(), loop_factory=qtinter.new_event_loop)``, also on Python 3.10."""
+
+    async def bounded() -> T:
+        try:
+            return await asyncio.wait_for(main(), DEADLINE_MS / 1000)
+        except asyncio.TimeoutError:  # TimeoutError from 3.11 on
+            raise TimeoutError(f"the test did not finish within {DEADLINE_MS} ms") from None
+
     if sys.version_info >= (3, 11):
         with asyncio.Runner(loop_factory=qtinter.new_event_loop) as runner:
-            return runner.run(main())
+            return runner.run(bounded())
     loop = qtinter.new_event_loop()
     try:
-        return loop.run_until_complete(main())
+        return loop.run_until_complete(bounded())
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
@@ -45,7 +52,7 @@ def run_guest(main: Main[T]) -> T:
         try:
             outcome["result"] = await main()
         except BaseException as exc:
-            outcome["error"] = exc
+            outcome.setdefault("error", exc)  # a deadline, if it came first, is the real story
         finally:
             app.exit(0)
 
