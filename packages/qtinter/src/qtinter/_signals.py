@@ -372,41 +372,37 @@ def asyncsignalstream(
 # multisignal
 
 
-class _MultiLink(_Link):
-    __slots__ = ("_alive", "_closed", "_links", "_on_destroyed")
+class _Subscription(_Link):
+    """One subscriber of a multisignal; ``close()`` unsubscribes."""
+
+    __slots__ = ("hub", "on_destroyed", "on_emit")
 
     def __init__(
         self,
-        signals: Mapping[Any, SignalLike],
+        hub: multisignal[Any],
         on_emit: Callable[[tuple[Any, ...]], object],
         on_destroyed: Callable[[], object],
     ) -> None:
-        self._closed = False
-        self._alive = len(signals)
-        self._on_destroyed = on_destroyed
-        self._links: list[_Link] = []
-        try:
-            for key, signal in signals.items():
-                emit = functools.partial(_emit_tagged, on_emit, key)
-                self._links.append(_link(signal, emit, self._one_destroyed))
-        except BaseException:
-            self.close()
-            raise
-
-    def _one_destroyed(self) -> None:
-        self._alive -= 1
-        if self._alive == 0 and not self._closed:
-            self._closed = True
-            self._on_destroyed()
+        self.hub: multisignal[Any] | None = hub
+        self.on_emit = on_emit
+        self.on_destroyed = on_destroyed
 
     def close(self) -> None:
-        self._closed = True
-        for link in self._links:
-            link.close()
+        hub, self.hub = self.hub, None
+        if hub is not None:
+            hub._unsubscribe(self)
 
 
-def _emit_tagged(on_emit: Callable[[tuple[Any, ...]], object], key: object, args: tuple[Any, ...]) -> None:
-    on_emit((key, _unpack(args)))
+def _hub_emit(hub_ref: weakref.ref[multisignal[Any]], key: object, args: tuple[Any, ...]) -> None:
+    hub = hub_ref()
+    if hub is not None:
+        hub._dispatch((key, _unpack(args)))
+
+
+def _hub_sender_destroyed(hub_ref: weakref.ref[multisignal[Any]]) -> None:
+    hub = hub_ref()
+    if hub is not None:
+        hub._sender_destroyed()
 
 
 class multisignal(Generic[K]):
@@ -417,44 +413,97 @@ class multisignal(Generic[K]):
     with :func:`asyncsignalstream`, or :meth:`connect` a slot ``slot(key, value)`` and
     :meth:`disconnect` it later. Waiting on it raises :class:`SenderDestroyedError` only once every
     sender is gone.
+
+    It connects to every signal once, when it is created, and disconnects when it is garbage
+    collected, so it may be kept and awaited again and again, even after some senders died.
     """
 
     def __init__(self, signal_map: Mapping[K, SignalLike]) -> None:
+        self._links: list[_Link] = []
         if not isinstance(signal_map, Mapping):
             raise TypeError(f"multisignal() needs a mapping of keys to signals, got {signal_map!r}")
         for signal in signal_map.values():
             _check_signal(signal, "multisignal")
-        self._signals: dict[K, SignalLike] = dict(signal_map)
-        entries = ", ".join(f"{key!r}: {_describe(signal)}" for key, signal in self._signals.items())
+        entries = ", ".join(f"{key!r}: {_describe(signal)}" for key, signal in signal_map.items())
         self._description = f"multisignal({{{entries}}})"
-        self._connections: list[tuple[Callable[[K, Any], object], _Link]] = []
+        self._subscribers: list[_Subscription] = []
+        self._slots: list[tuple[Callable[[K, Any], object], _Subscription]] = []
+        self._alive = len(signal_map)
+        hub_ref = weakref.ref(self)  # the bindings hold the relays: they must not keep this alive
+        try:
+            for key, signal in signal_map.items():
+                self._links.append(
+                    _link(
+                        signal,
+                        functools.partial(_hub_emit, hub_ref, key),
+                        functools.partial(_hub_sender_destroyed, hub_ref),
+                    )
+                )
+        except BaseException:
+            self._close_links()
+            raise
+
+    # -- the hub -------------------------------------------------------------------------------------
+    def _dispatch(self, tagged: tuple[Any, ...]) -> None:
+        for subscription in tuple(self._subscribers):  # a subscriber may unsubscribe meanwhile
+            if subscription.hub is not None:
+                subscription.on_emit(tagged)
+
+    def _sender_destroyed(self) -> None:
+        self._alive -= 1
+        if self._alive == 0:
+            for subscription in tuple(self._subscribers):
+                subscription.close()
+                subscription.on_destroyed()
 
     def _link(
         self, on_emit: Callable[[tuple[Any, ...]], object], on_destroyed: Callable[[], object]
-    ) -> _Link:
-        return _MultiLink(self._signals, on_emit, on_destroyed)
+    ) -> _Subscription:
+        subscription = _Subscription(self, on_emit, on_destroyed)
+        if self._alive == 0 and self._links:
+            subscription.hub = None
+            on_destroyed()  # every sender is already gone
+        else:
+            self._subscribers.append(subscription)
+        return subscription
 
+    def _unsubscribe(self, subscription: _Subscription) -> None:
+        try:
+            self._subscribers.remove(subscription)
+        except ValueError:
+            pass
+
+    def _close_links(self) -> None:
+        for link in self._links:
+            link.close()
+        self._links = []
+
+    def __del__(self) -> None:
+        if not sys.is_finalizing():
+            self._close_links()
+
+    # -- the signal-like API ----------------------------------------------------------------------------
     def connect(self, slot: Callable[[K, Any], object], /) -> None:
         """Call ``slot(key, value)`` on every emission of any of the signals."""
         if not callable(slot):
             raise TypeError(f"multisignal.connect() needs a callable, got {slot!r}")
-        link = self._link(lambda tagged: slot(*tagged), lambda: None)
-        self._connections.append((slot, link))
+        subscription = self._link(lambda tagged: slot(*tagged), lambda: None)
+        self._slots.append((slot, subscription))
 
     def disconnect(self, slot: Callable[[K, Any], object] | None = None, /) -> None:
         """Disconnect *slot* (every connection of it), or every slot if *slot* is omitted.
 
         :raises ValueError: *slot* is not connected.
         """
-        kept: list[tuple[Callable[[K, Any], object], _Link]] = []
+        kept: list[tuple[Callable[[K, Any], object], _Subscription]] = []
         found = False
-        for connected, link in self._connections:
+        for connected, subscription in self._slots:
             if slot is None or connected == slot:
-                link.close()
+                subscription.close()
                 found = True
             else:
-                kept.append((connected, link))
-        self._connections = kept
+                kept.append((connected, subscription))
+        self._slots = kept
         if slot is not None and not found:
             raise ValueError(f"{slot!r} is not connected to this multisignal")
 
