@@ -88,6 +88,23 @@ def test_returns_the_task_with_its_result(mode: str) -> None:
 
 
 @MODES
+def test_task_runner_starts_the_task_another_way(mode: str) -> None:
+    async def main() -> list[str]:
+        steps: list[str] = []
+
+        async def work() -> str:
+            steps.append("first step")
+            return "done"
+
+        task = qtinter.asyncslot(work, task_runner=asyncio.ensure_future)()
+        steps.append("returned")  # ensure_future only schedules: nothing ran yet
+        assert await task == "done"
+        return steps
+
+    assert run(mode, main) == ["returned", "first step"]
+
+
+@MODES
 def test_signal_arguments_are_trimmed_to_what_the_slot_accepts(mode: str) -> None:
     async def main() -> list[tuple[Any, ...]]:
         calls: list[tuple[Any, ...]] = []

@@ -28,3 +28,7 @@ QtGui: Any = importlib.import_module(f"{BINDING}.QtGui")
 QtWidgets: Any = importlib.import_module(f"{BINDING}.QtWidgets")
 #: ``pyqtSignal`` (PyQt) or ``Signal`` (PySide).
 Signal: Any = getattr(QtCore, "pyqtSignal", None) or QtCore.Signal
+
+if BINDING == "PySide2":  # PySide2 spells exec() exec_() (exec was a keyword in Python 2)
+    for _cls in (QtCore.QCoreApplication, QtCore.QEventLoop, QtWidgets.QDialog):
+        _cls.exec = _cls.exec_
