@@ -248,3 +248,28 @@ def test_frame_view_keeps_the_aspect_ratio(qapp: QtWidgets.QApplication) -> None
     shot = view.grab().toImage()
     assert shot.pixelColor(200, 200).getRgb()[:3] == (10, 20, 30)
     assert shot.pixelColor(200, 10).getRgb()[:3] == (0, 0, 0)
+
+
+def test_reload_while_the_script_still_runs(policy: Policy, tmp_path: Path) -> None:
+    """Reloading during a slow load abandons it: its environment is disposed once the script is done."""
+    script = tmp_path / "slow.vpy"
+    script.write_text(
+        "import time\nimport vapoursynth as vs\ntime.sleep(0.3)\n"
+        "vs.core.std.BlankClip(width=64, height=64, format=vs.RGB24, color=[9, 9, 9]).set_output()\n"
+    )
+
+    async def main() -> tuple[int, bool]:
+        window = await open_window(policy, script)
+        try:
+            await asyncio.sleep(0.05)  # the first load is still running the script
+            window.reload()
+            await wait_for_signal(window.frameShown)
+            image = window.view.image
+            assert image is not None
+            await asyncio.sleep(0.5)  # the abandoned load finishes and disposes its environment
+            return image.pixelColor(1, 1).red(), window.source is not None
+        finally:
+            window.close()
+
+    assert run(main()) == (9, True)
+    gc.collect()  # an undisposed environment would raise a ResourceWarning (an error here)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import types
 from fractions import Fraction
@@ -38,6 +39,7 @@ class Source:
         self.node = node
         self.image_node = image_node
         self._script = script
+        self._disposed = False
 
     @property
     def num_frames(self) -> int:
@@ -55,6 +57,9 @@ class Source:
         return self.environment.disposed
 
     def dispose(self) -> None:
+        if self._disposed:
+            return
+        self._disposed = True
         # Drop our references to the nodes first: nothing of the old core stays reachable from us.
         del self.node, self.image_node
         script, self._script = self._script, None
@@ -74,6 +79,13 @@ def _dispose_script(script: Script | None) -> None:
         script.dispose()  # drops the frames of its error and disposes the environment
     finally:
         script.module.__dict__.clear()
+
+
+def _dispose_all(script: Script | None, environment: ManagedEnvironment) -> None:
+    try:
+        _dispose_script(script)
+    finally:
+        environment.dispose()
 
 
 def _output_node(environment: ManagedEnvironment, output: int, name: str) -> vs.VideoNode:
@@ -96,6 +108,7 @@ async def load_source(policy: Policy, script: str | os.PathLike[str] | None, out
     """
     environment = policy.new_environment()
     loaded: Script | None = None
+    handed_off = False
     try:
         if script is None:
             name = "the built-in test clip"
@@ -106,12 +119,20 @@ async def load_source(policy: Policy, script: str | os.PathLike[str] | None, out
             # Our own module object: the script's globals are ours to clear when the source goes away.
             module = types.ModuleType(DEFAULT_MODULE)
             loaded = load_script(script, environment, module=module, inline=False)
-            await loaded
+            try:
+                await loaded
+            except asyncio.CancelledError:
+                # The script keeps running in its worker thread: dispose of it when it is done,
+                # not under its feet.
+                handed_off = True
+                abandoned = loaded
+                abandoned.run().add_done_callback(lambda _: _dispose_all(abandoned, environment))
+                raise
         node = _output_node(environment, output, name)
         with environment.use():
             image = qimage_node(node)
     except BaseException:
-        _dispose_script(loaded)
-        environment.dispose()
+        if not handed_off:
+            _dispose_all(loaded, environment)
         raise
     return Source(name, environment, node, image, loaded)
