@@ -489,3 +489,136 @@ loop.close()
     assert lines[0].startswith("OWNER error: a qtinter loop in OWNER mode needs a QCoreApplication")
     assert lines[1].startswith("GUEST error: a qtinter loop in GUEST mode needs a QCoreApplication")
     assert lines[2] == "native: ok"
+
+
+# -- nested Qt loops ----------------------------------------------------------------------------------
+
+
+def run_nested_qt_loop(msec: int) -> None:
+    nested = QtCore.QEventLoop()
+    QtCore.QTimer.singleShot(msec, nested.quit)
+    run_exec = getattr(nested, "exec", None) or nested.exec_
+    run_exec()
+
+
+@MODES
+def test_exec_modal_keeps_asyncio_running_inside_a_nested_qt_loop(mode: str) -> None:
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, qtinter.QiBaseEventLoop)
+        log: list[str] = []
+        finished = loop.create_future()
+
+        def modal() -> None:
+            log.append("nested loop starts")
+            nested = QtCore.QEventLoop()
+            # asyncio runs inside the nested loop: this task ends it.
+            loop.create_task(end_nested(nested))
+            run_exec = getattr(nested, "exec", None) or nested.exec_
+            run_exec()
+            log.append("nested loop ended")
+            finished.set_result(None)
+
+        async def end_nested(nested: Any) -> None:
+            for _ in range(5):
+                await asyncio.sleep(0.001)
+            log.append("asyncio ran inside the nested loop")
+            nested.quit()
+
+        loop.exec_modal(modal)
+        log.append("exec_modal returned")
+        await finished
+        return log
+
+    assert run(mode, main) == [
+        "exec_modal returned",
+        "nested loop starts",
+        "asyncio ran inside the nested loop",
+        "nested loop ended",
+    ]
+
+
+def test_exec_modal_outside_an_iteration_is_an_error() -> None:
+    loop = qtinter.new_event_loop()
+    try:
+        with pytest.raises(RuntimeError, match="exec_modal"):
+            loop.exec_modal(lambda: None)
+    finally:
+        loop.close()
+
+
+@MODES
+def test_a_nested_qt_loop_inside_a_callback_pauses_asyncio_without_spinning(mode: str) -> None:
+    # Without exec_modal, asyncio cannot run while one of its callbacks runs a nested Qt loop; the
+    # nested loop must still work (Qt timers fire), and asyncio resumes afterwards with nothing lost.
+    async def main() -> tuple[int, list[str]]:
+        loop = asyncio.get_running_loop()
+        log: list[str] = []
+        ticks = [0]
+        timer = make_timer(1, lambda: ticks.__setitem__(0, ticks[0] + 1))
+        threading.Thread(target=lambda: loop.call_soon_threadsafe(log.append, "threadsafe")).start()
+        loop.call_soon(log.append, "queued")
+        run_nested_qt_loop(60)  # inside this task's step
+        timer.stop()
+        log.append("step resumed")
+        await asyncio.sleep(0.01)
+        return ticks[0], log
+
+    ticks, log = run(mode, main)
+    assert ticks > 0
+    assert log[0] == "step resumed"
+    assert sorted(log[1:]) == ["queued", "threadsafe"]
+
+
+# -- exceptions that end the loop -------------------------------------------------------------------------
+
+
+def test_system_exit_from_a_callback_ends_owner_mode() -> None:
+    loop = qtinter.new_event_loop()
+    try:
+        loop.call_later(0.01, sys.exit, 3)
+        with pytest.raises(SystemExit) as info:
+            loop.run_forever()
+        assert info.value.code == 3
+        assert not loop.is_running()
+        assert loop.run_until_complete(asyncio.sleep(0, "usable again")) == "usable again"
+    finally:
+        loop.close()
+
+
+def test_system_exit_from_a_callback_ends_guest_mode_and_reaches_the_with_block() -> None:
+    returned: list[int] = []
+    with pytest.raises(SystemExit) as info:  # noqa: PT012
+        with qtinter.using_asyncio_from_qt() as loop:
+            loop.call_later(0.01, sys.exit, 4)
+            guard = make_timer(10000, lambda: app().exit(99), single_shot=True)
+            returned.append(exec_app())
+            guard.stop()
+    assert info.value.code == 4
+    assert returned == [1]  # Qt's loop was quit
+
+
+def test_guest_mode_debug_flag_and_loop_factory() -> None:
+    with qtinter.using_asyncio_from_qt(debug=True, loop_factory=qtinter.QiSelectorEventLoop) as loop:
+        assert type(loop) is qtinter.QiSelectorEventLoop
+        assert loop.get_debug()
+        assert loop.get_mode() is qtinter.QiLoopMode.GUEST
+        assert loop.is_running()
+
+
+def test_wake_up_hooks_never_replace_what_the_application_set_on_the_loop() -> None:
+    calls: list[Any] = []
+    loop = qtinter.new_event_loop()
+    try:
+        original = loop.call_soon
+
+        def spy(callback: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append(callback)
+            return original(callback, *args, **kwargs)
+
+        loop.call_soon = spy  # type: ignore[method-assign]
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert loop.call_soon is spy
+        assert calls  # asyncio's own scheduling went through the application's attribute
+    finally:
+        loop.close()
