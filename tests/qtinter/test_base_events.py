@@ -513,11 +513,11 @@ def test_exec_modal_keeps_asyncio_running_inside_a_nested_qt_loop(mode: str) -> 
             log.append("nested loop starts")
             nested = QtCore.QEventLoop()
             # asyncio runs inside the nested loop: this task ends it.
-            loop.create_task(end_nested(nested))
+            ender = loop.create_task(end_nested(nested))
             run_exec = getattr(nested, "exec", None) or nested.exec_
             run_exec()
             log.append("nested loop ended")
-            finished.set_result(None)
+            finished.set_result(ender.done())
 
         async def end_nested(nested: Any) -> None:
             for _ in range(5):
@@ -588,12 +588,11 @@ def test_system_exit_from_a_callback_ends_owner_mode() -> None:
 
 def test_system_exit_from_a_callback_ends_guest_mode_and_reaches_the_with_block() -> None:
     returned: list[int] = []
-    with pytest.raises(SystemExit) as info:  # noqa: PT012
-        with qtinter.using_asyncio_from_qt() as loop:
-            loop.call_later(0.01, sys.exit, 4)
-            guard = make_timer(10000, lambda: app().exit(99), single_shot=True)
-            returned.append(exec_app())
-            guard.stop()
+    with pytest.raises(SystemExit) as info, qtinter.using_asyncio_from_qt() as loop:  # noqa: PT012
+        loop.call_later(0.01, sys.exit, 4)
+        guard = make_timer(10000, lambda: app().exit(99), single_shot=True)
+        returned.append(exec_app())
+        guard.stop()
     assert info.value.code == 4
     assert returned == [1]  # Qt's loop was quit
 
