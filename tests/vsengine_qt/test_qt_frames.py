@@ -201,7 +201,12 @@ def test_a_slow_consumer_holds_the_window(env: ManagedEnvironment) -> None:
     async def main() -> tuple[int, int]:
         async with frames(probe.node, prefetch=2, backlog=4) as iterator:
             first = await anext(iterator)
-            await asyncio.sleep(0.2)  # not consuming: nothing beyond the window may be rendered
+            # Not consuming: the backlog fills up (frame 0 was released: 4 more), then nothing moves.
+            for _ in range(200):
+                if len(probe.rendered) >= 5:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)
             rendered_while_idle = len(probe.rendered)
             assert first.n == 0
         await asyncio.sleep(0.1)
