@@ -268,3 +268,26 @@ def test_an_empty_range_finishes_at_once(env: ManagedEnvironment) -> None:
             return [d async for d in iterator]
 
     assert run(main(), timeout=STEP_TIMEOUT) == []
+
+
+def test_pause_holds_requests_and_resume_continues(env: ManagedEnvironment) -> None:
+    probe = Probe(20)
+
+    async def main() -> tuple[list[int], int, list[int]]:
+        stream = FrameStream(probe.node, prefetch=2, backlog=2)
+        got: list[int] = []
+        stream.frameReady.connect(lambda n, value, seconds: got.append(n))
+        stream.seek(0)
+        stream.pause()  # the two frames already requested still arrive; nothing more is asked for
+        await asyncio.sleep(0.3)
+        while_paused = list(got)
+        rendered_while_paused = len(probe.rendered)
+        stream.resume()
+        await wait_for_signal(stream.finished)
+        stream.close()
+        return while_paused, rendered_while_paused, got
+
+    while_paused, rendered_while_paused, got = run(main())
+    assert while_paused == [0, 1]
+    assert rendered_while_paused == 2
+    assert got == list(range(20))
