@@ -354,6 +354,26 @@ def test_exception_goes_to_the_exception_handler_with_the_slot_name(mode: str) -
 
 
 @MODES
+def test_a_pending_slot_task_is_not_garbage_collected(mode: str) -> None:
+    """Qt drops the task a slot returns; asyncio holds tasks weakly: asyncslot must keep it."""
+
+    async def main() -> None:
+        async def waits_on_its_own_future() -> None:
+            await asyncio.get_running_loop().create_future()  # referenced by nothing but this task
+
+        task = weakref.ref(qtinter.asyncslot(waits_on_its_own_future)())
+        gc.collect()
+        alive = task()
+        assert alive is not None
+        assert not alive.done()
+        alive.cancel()
+        await asyncio.sleep(0)
+        assert alive.cancelled()
+
+    run(mode, main)
+
+
+@MODES
 def test_cancelled_slot_task_is_not_reported(mode: str) -> None:
     async def main() -> list[dict[str, Any]]:
         handler = Handler().install()

@@ -148,6 +148,12 @@ def _running_task_runner(name: str) -> Callable[[Coroutine[Any, Any, Any]], asyn
     return cast("Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]", run_task)
 
 
+#: The tasks of slots that have not finished. Qt drops whatever a slot returns, and asyncio only keeps
+#: weak references to tasks: a slot's task waiting on something only it references would otherwise
+#: be garbage-collected in mid-flight ("Task was destroyed but it is pending!").
+_running: set[asyncio.Task[Any]] = set()
+
+
 async def _receiver_gone() -> Any:
     raise asyncio.CancelledError
 
@@ -168,6 +174,7 @@ def _start(
         raise
 
     def report(task: asyncio.Task[T]) -> None:
+        _running.discard(task)
         if task.cancelled():
             return
         exc = task.exception()
@@ -177,6 +184,7 @@ def _start(
                 {"message": f"Unhandled exception in asyncslot {name}", "exception": exc, "task": task}
             )
 
+    _running.add(task)
     task.add_done_callback(report)
     return task
 
