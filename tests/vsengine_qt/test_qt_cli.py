@@ -1,4 +1,4 @@
-"""``vsengine-qt preview`` / ``python -m vsengine_qt preview``: the headless previewer in a subprocess."""
+"""``vsengine-qt preview`` / ``python -m vsengine_qt preview``: headless in a subprocess, and the window."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from vsengine_qt._cli import display_available
+from vsengine.loops import NO_LOOP, get_loop
+from vsengine_qt import PreviewWindow
+from vsengine_qt._cli import display_available, main
 from vsengine_qt._headless import parse_range
-from vsengine_qt._qt import BINDING, QtGui
+from vsengine_qt._qt import BINDING, QtCore, QtGui, QtWidgets
 from vsengine_qt._testclip import BARS, HEIGHT, MARKER_PERIOD, STRIP_HEIGHT, WIDTH, marker_frame
 
 if TYPE_CHECKING:
@@ -125,3 +127,26 @@ def test_parse_range() -> None:
     assert parse_range("3", 10) == (3, 4)
     with pytest.raises(ValueError, match="outside"):
         parse_range("5-10", 10)
+
+
+def test_window_mode_runs_until_the_window_closes(qapp: QtWidgets.QApplication) -> None:
+    """``vsengine-qt preview --window``: the windowed previewer, in this process, closed by a 'user'."""
+    shown: list[int] = []
+
+    def close_after_a_frame() -> None:
+        for widget in QtWidgets.QApplication.topLevelWidgets():
+            if isinstance(widget, PreviewWindow) and widget.isVisible() and widget.view.image is not None:
+                shown.append(widget.current_frame)
+                widget.close()  # the last window: Qt quits app.exec()
+                return
+        QtCore.QTimer.singleShot(20, close_after_a_frame)
+
+    QtCore.QTimer.singleShot(20, close_after_a_frame)
+    guard = QtCore.QTimer()
+    guard.setSingleShot(True)
+    guard.timeout.connect(qapp.quit)
+    guard.start(30_000)
+    assert main(["preview", "--window"]) == 0
+    guard.stop()
+    assert shown == [0]
+    assert get_loop() is NO_LOOP

@@ -61,7 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     preview.add_argument("script", nargs="?", help="a .vpy/.py script (default: the built-in test clip)")
     preview.add_argument("--output", "-o", type=int, default=0, help="output index to show (default 0)")
-    preview.add_argument("--headless", action="store_true", help="no window: render and print frames/s")
+    mode = preview.add_mutually_exclusive_group()
+    mode.add_argument("--headless", action="store_true", help="no window: render and print frames/s")
+    mode.add_argument(
+        "--window",
+        action="store_true",
+        help="open the window even where no display is detected (e.g. QT_QPA_PLATFORM=offscreen)",
+    )
     preview.add_argument("--frames", metavar="START-END", help="frame range for --headless (inclusive)")
     preview.add_argument("--png-dir", metavar="DIR", help="with --headless: write each frame as a PNG here")
     preview.add_argument("--prefetch", type=int, default=None, help="frames rendered ahead")
@@ -70,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    headless = args.headless or not display_available()
+    headless = args.headless or (not args.window and not display_available())
     if headless and "QT_QPA_PLATFORM" not in os.environ:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if not headless and (args.frames or args.png_dir):
