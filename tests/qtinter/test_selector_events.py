@@ -165,3 +165,29 @@ def threading_call(loop: asyncio.AbstractEventLoop, done: asyncio.Future[str]) -
     import threading
 
     threading.Thread(target=lambda: loop.call_soon_threadsafe(done.set_result, "from a thread")).start()
+
+
+@pytest.mark.parametrize("selector_cls", [selectors.SelectSelector, selectors.PollSelector])
+@MODES
+def test_helper_thread_never_keeps_a_closed_socket_alive(mode: str, selector_cls: type) -> None:
+    # A descriptor the helper thread still waits on stays open in the kernel: a closed listening
+    # socket would keep accepting connections. The helper must have left its wait when the loop runs.
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        listener = socket.socket()
+        listener.setblocking(False)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        address = listener.getsockname()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(loop.sock_accept(listener), 0.05)
+        listener.close()
+        with socket.socket() as client:
+            client.setblocking(False)
+            try:
+                await loop.sock_connect(client, address)
+            except ConnectionRefusedError:
+                return "refused"
+        return "connected to a closed listener"
+
+    assert run(mode, main, lambda: qtinter.QiSelectorEventLoop(selector_cls())) == "refused"

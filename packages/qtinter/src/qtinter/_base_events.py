@@ -365,6 +365,7 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
         if driver is not None:
             driver.disarm()
             driver.stop_io()
+            driver.awake()
         self._qi_sigint.restore()
 
     def _qi_on_wake(self, *_args: object) -> None:
@@ -405,6 +406,8 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
             return
         if self._qi_asleep:
             self._qi_unhook()
+            if self._qi_driver is not None:
+                self._qi_driver.awake()
         if self._qi_sigint.pending:
             self._qi_sigint.pending = False
             raise KeyboardInterrupt

@@ -55,7 +55,12 @@ class _Poster(QtCore.QObject):
 
 
 class _ThreadWatcher:
-    """Waits for I/O in a helper thread; one wait per request; posts to Qt when it ends."""
+    """Waits for I/O in a helper thread; one wait per request; posts to Qt when it ends.
+
+    While the loop is awake the helper must not be waiting: a descriptor it waits on stays open
+    in the kernel until the wait returns (closing a listening socket would not refuse connections),
+    and the registrations it watches may be stale. :meth:`halt` ends a wait before the loop runs.
+    """
 
     def __init__(self, waiter: BlockingWaiter, on_ready: Callable[[], None]) -> None:
         self._waiter = waiter
@@ -64,30 +69,39 @@ class _ThreadWatcher:
         self._cond = threading.Condition()
         self._requested = False
         self._waiting = False
+        self._halted = False
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="qtinter-io-waiter", daemon=True)
         self._thread.start()
 
     def request_wait(self) -> None:
+        """The loop sleeps: wait for its registrations as they are now (loop thread)."""
+        self.halt()
         with self._cond:
-            if self._waiting:
-                # A wait from an earlier request may watch stale registrations: restart it.
-                self._waiter.interrupt()
             self._waiter.prepare()
+            self._halted = False
             self._requested = True
-            self._cond.notify()
+            self._cond.notify_all()
+
+    def halt(self) -> None:
+        """The loop wakes up: end a pending wait and return once the helper has left it."""
+        with self._cond:
+            self._requested = False
+            if not self._waiting:
+                return
+            self._halted = True
+            self._waiter.interrupt()
+            while self._waiting:
+                if not self._cond.wait(1.0):
+                    self._waiter.interrupt()
 
     def close(self) -> None:
         with self._cond:
             self._closing = True
-            self._cond.notify()
+            self._cond.notify_all()
             if self._waiting:
                 self._waiter.interrupt()
         self._thread.join(5.0)
-
-    def _is_closing(self) -> bool:
-        with self._cond:
-            return self._closing
 
     def _run(self) -> None:
         while True:
@@ -103,9 +117,10 @@ class _ThreadWatcher:
             finally:
                 with self._cond:
                     self._waiting = False
-            if self._is_closing():
-                return
-            self._poster.ready.emit()
+                    post = not (self._halted or self._closing)
+                    self._cond.notify_all()
+            if post:
+                self._poster.ready.emit()
 
 
 class QtDriver:
@@ -178,6 +193,11 @@ class QtDriver:
         """The loop is logically blocked in select: a helper thread (if any) must wait for I/O now."""
         if self._watcher is not None:
             self._watcher.request_wait()
+
+    def awake(self) -> None:
+        """The loop runs (or stops): a helper thread (if any) must not be waiting."""
+        if self._watcher is not None:
+            self._watcher.halt()
 
     @property
     def needs_registration_hooks(self) -> bool:
