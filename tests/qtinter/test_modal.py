@@ -148,6 +148,7 @@ def test_a_dialog_opened_while_another_is_open(mode: str) -> None:
 
         async def second() -> None:
             await wait_until(lambda: QtWidgets.QApplication.activeModalWidget() is first_dialog, "first open")
+            # Named: with the dialog referenced only by its bound exec_(), PySide2 5.15 crashed here.
             second_dialog = make_dialog()
             await qtinter.modal(exec_of(second_dialog))()
             order.append("second closed")
