@@ -74,6 +74,37 @@ def test_click_runs_first_step_at_once_and_rest_later(mode: str) -> None:
 
 
 @MODES
+def test_a_real_mouse_click_runs_the_slot(mode: str) -> None:
+    """A mouse press and release delivered through Qt's event system (QTest), not click()."""
+
+    async def main() -> list[object]:
+        window = QtWidgets.QWidget()
+        button = QtWidgets.QPushButton("Go", window)
+        window.show()
+        seen: list[object] = []
+        done = asyncio.get_running_loop().create_future()
+
+        async def go() -> None:
+            button.setEnabled(False)
+            await asyncio.sleep(0)
+            button.setEnabled(True)
+            done.set_result(None)
+
+        button.clicked.connect(qtinter.asyncslot(go))
+
+        def press() -> None:
+            qt_api.QtTest.QTest.mouseClick(button, QtCore.Qt.MouseButton.LeftButton)
+            seen.append(button.isEnabled())
+
+        QtCore.QTimer.singleShot(0, press)
+        await done
+        window.close()
+        return seen
+
+    assert run(mode, main) == [False]
+
+
+@MODES
 def test_returns_the_task_with_its_result(mode: str) -> None:
     async def main() -> None:
         async def compute(x: int) -> int:
