@@ -41,10 +41,11 @@ class QiBaseProactorEventLoop(QiBaseEventLoop, proactor_events.BaseProactorEvent
             self.call_soon(self._loop_self_reading)
 
     def _qi_guest_stopped(self) -> None:
+        # What ProactorEventLoop.run_forever does when it returns.
         future = getattr(self, "_self_reading_future", None)
         if future is not None:
             ov = getattr(future, "_ov", None)
             future.cancel()
-            if ov is not None and ov.pending:
-                ov.cancel()
+            if ov is not None:
+                self._proactor._unregister(ov)
             self._self_reading_future = None
