@@ -386,8 +386,8 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
                 self._qi_qloop.exit(1)
         elif self.is_running():
             self._qi_finish_guest()
-            app = _qt.app_instance()
-            if app is not None and app.thread() is QtCore.QThread.currentThread():
+            # Quit the Qt loop that runs this guest loop, so that the exception reaches its caller.
+            if threading.current_thread() is threading.main_thread():
                 QtCore.QCoreApplication.exit(1)
             else:
                 QtCore.QThread.currentThread().exit(1)
