@@ -79,6 +79,38 @@ def test_timers_fire_in_deadline_order_and_never_early(mode: str) -> None:
     assert all(on_time for _, on_time in fired)
 
 
+def test_timers_far_in_the_future_do_not_break_the_loop() -> None:
+    # Qt timers take 32-bit milliseconds; asyncio timers may be years away. No other asyncio timer
+    # may exist meanwhile (run() would add its own timeout), so both modes are spelled out here.
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        far = loop.call_later(1e9, print, "never")
+        woken = loop.create_future()
+        # While this waits, the far timer is the only asyncio timer: the loop arms Qt's for it.
+        timer = make_timer(20, lambda: woken.set_result(None), single_shot=True)
+        await woken
+        del timer
+        far.cancel()
+        return "still running"
+
+    loop = qtinter.new_event_loop()
+    try:
+        assert loop.run_until_complete(main()) == "still running"
+    finally:
+        loop.close()
+
+    results: list[str] = []
+    with qtinter.using_asyncio_from_qt() as loop:
+
+        async def guest() -> None:
+            results.append(await main())
+            app().exit(0)
+
+        loop.call_soon(lambda: loop.create_task(guest()))
+        exec_app()
+    assert results == ["still running"]
+
+
 @MODES
 def test_sleep_chains_and_gather(mode: str) -> None:
     async def worker(n: int) -> int:

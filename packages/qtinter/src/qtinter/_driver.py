@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BlockingWaiter", "QtDriver"]
 
+#: The longest the driver's timer is armed for (seconds): asyncio's own MAXIMUM_SELECT_TIMEOUT.
+MAX_TIMER_DELAY = 24 * 3600.0
+
 _PRECISE_TIMER = enum_member(QtCore.Qt, "TimerType", "PreciseTimer")
 _READ = enum_member(QtCore.QSocketNotifier, "Type", "Read")
 _QUEUED = enum_member(QtCore.Qt, "ConnectionType", "QueuedConnection")
@@ -162,7 +165,8 @@ class QtDriver:
         Qt timers count whole milliseconds: the delay is rounded down, and the loop itself waits
         out the sub-millisecond rest (see the selector wrapper), so timers are as precise as asyncio's.
         """
-        msec = int(delay * 1000.0) if delay > 0.0 else 0
+        # Qt takes a 32-bit int: wake up at least daily (asyncio's own select limit) for far timers.
+        msec = int(min(delay, MAX_TIMER_DELAY) * 1000.0) if delay > 0.0 else 0
         fire_at = now + msec / 1000.0
         armed = self._armed_at
         if armed is not None and (armed == fire_at or (msec == 0 and armed <= now)):
