@@ -39,7 +39,8 @@ TYPED_BINDINGS = ["pyqt6", "pyside6"]
 #: pytest-qt 4.5 dropped PySide2.
 PYTEST_QT = {"pyside2": "pytest-qt>=4.4,<4.5"}
 # pytest-trio registers the root pytest config's trio_mode option (--strict-config rejects it otherwise).
-QT_TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "pytest-trio>=0.8"]
+# trustme: the qtinter SSL tests make their certificates with it.
+QT_TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "pytest-trio>=0.8", "trustme>=1.1"]
 
 
 def _run_pytest(session: nox.Session, *paths: str) -> None:
