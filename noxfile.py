@@ -24,7 +24,7 @@ CORE = "packages/vsengine-core"
 QTINTER = "packages/qtinter"
 VSENGINE_QT = "packages/vsengine-qt"
 
-#: (Python, Qt binding) pairs qtinter is tested on; see docs/shared machine facts for the gaps:
+#: (Python, Qt binding) pairs qtinter is tested on; the gaps (measured, see the machine facts notes):
 #: PySide2 has working wheels only for 3.10, and the qtinter extras pin PySide6 below 6.12 on
 #: Python < 3.12.
 QT_MATRIX = [
@@ -101,9 +101,11 @@ def tests_qt(session: nox.Session, binding: str) -> None:
 def conformance(session: nox.Session, binding: str, mode: str) -> None:
     """CPython's test.test_asyncio on qtinter loops in one mode vs the stock loop (long: ~minutes).
 
-    Results go to build/conformance/<python>-<binding>/ (summary.md, results.json, raw lines per
-    module); the stock run is reused from there when present. Extra arguments go to the driver,
-    e.g. `nox -s "conformance(3.12-pyqt6-owner)" -- --modules test_tasks,test_streams`.
+    Results go to build/conformance/<python>-<binding>/ (summary-<mode>.md, results-<mode>.json,
+    raw lines per module); the stock run is reused from there when present (delete the directory
+    to redo it). Fails when a test that passes on the stock loop does not pass on ours. Extra
+    arguments go to the driver, e.g.
+    `nox -s "conformance(3.12-pyqt6-owner)" -- --modules test_tasks,test_streams`.
     """
     session.install("-e", f"{QTINTER}[{binding}]")
     results = Path("build/conformance") / f"{session.python}-{binding}"
