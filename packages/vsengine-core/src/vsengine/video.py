@@ -252,7 +252,10 @@ def _close_when_done(fut: Future[vs.VideoFrame]) -> None:
         if not done.cancelled() and done.exception() is None:
             done.result().close()
 
-    fut.add_done_callback(close)
+    # The plain Future method on purpose: this also runs when the garbage collector finalizes an
+    # abandoned iterator, possibly inside VapourSynth, where asking VapourSynth for the current
+    # environment (as UnifiedFuture.add_done_callback does) would deadlock.
+    Future.add_done_callback(fut, close)
 
 
 def _close_after_use(futures: Generator[Future[vs.VideoFrame]]) -> Generator[Future[vs.VideoFrame]]:
