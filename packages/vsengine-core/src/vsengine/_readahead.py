@@ -40,7 +40,9 @@ class _Window[T]:
         self._prefetch = prefetch
         self._backlog = backlog
         self._discard = discard
-        self._lock = threading.Lock()
+        # Reentrant: the garbage collector may finalize an abandoned generator (-> close()) at any
+        # allocation, also inside a section that already holds the lock on this thread.
+        self._lock = threading.RLock()
         #: Slot futures handed out (or to be handed out) to the consumer, by index, not yet taken.
         self._slots: dict[int, Future[T]] = {}
         #: Indices in `_slots` whose request already finished (the buffered results).
