@@ -6,6 +6,7 @@ import gc
 import sys
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -52,6 +53,23 @@ def test_frame_returns_the_requested_frame(env: ManagedEnvironment) -> None:
     got = frame(clip, 3, env).result()
     assert bytes(got[0])[0] == 3
     got.close()
+
+
+def test_frames_are_freed_as_soon_as_the_caller_drops_them(env: ManagedEnvironment) -> None:
+    # No reference cycle may hold a frame (and its memory) until the garbage collector runs.
+    clip = make(env, numbered_clip, 4)
+    gc.disable()
+    try:
+        single = frame(clip, 1, env).result()
+        single_ref = weakref.ref(single)
+        del single
+        iterated = next(iter(frames(clip, env, prefetch=2)))
+        iterated_ref = weakref.ref(iterated)
+        del iterated
+        assert single_ref() is None
+        assert iterated_ref() is None
+    finally:
+        gc.enable()
 
 
 def test_frame_uses_the_current_environment_when_none_is_given(env: ManagedEnvironment) -> None:
