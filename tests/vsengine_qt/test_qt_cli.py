@@ -150,3 +150,12 @@ def test_window_mode_runs_until_the_window_closes(qapp: QtWidgets.QApplication) 
     guard.stop()
     assert shown == [0]
     assert get_loop() is NO_LOOP
+
+
+def test_unwritable_png_dir_is_a_clear_error(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    result = preview("--headless", "--frames", "0-1", "--png-dir", str(not_a_directory))
+    assert result.returncode == 1
+    assert str(not_a_directory) in result.stderr
+    assert "Traceback" not in result.stderr
