@@ -12,9 +12,10 @@ import asyncio
 import collections
 import functools
 import sys
+import threading
 import weakref
 from collections.abc import Callable, Hashable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, Protocol, TypeVar
 
 from ._bindings import QtCore
 from ._slots import MISSING, passed_arguments
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 K = TypeVar("K", bound=Hashable)
+P = ParamSpec("P")
 
 Overflow = Literal["drop-oldest", "error"]
 
@@ -84,7 +86,8 @@ def _copy_value(value: object) -> object:
     return value
 
 
-def _copy_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+def copy_arguments(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """*args* with Qt value types copied (see :data:`COPIED_TYPES`)."""
     return tuple(_copy_value(arg) for arg in args)
 
 
@@ -121,7 +124,7 @@ def _make_relay(on_emit: Callable[[tuple[Any, ...]], object]) -> Callable[..., N
         a9: Any = _,
         /,
     ) -> None:
-        on_emit(_copy_args(passed_arguments((a0, a1, a2, a3, a4, a5, a6, a7, a8, a9))))
+        on_emit(copy_arguments(passed_arguments((a0, a1, a2, a3, a4, a5, a6, a7, a8, a9))))
 
     return relay  # fmt: skip
 
@@ -204,6 +207,30 @@ def _destroyed_error(description: str) -> SenderDestroyedError:
     return SenderDestroyedError(f"the sender of {description} was destroyed while waiting for the signal")
 
 
+def _in_thread_of(loop: asyncio.AbstractEventLoop) -> Callable[[Callable[P, None]], Callable[P, None]]:
+    """Run the decorated callback in *loop*'s thread (now if already there).
+
+    PySide calls a slot function in the thread of the signal's sender, which may be a worker thread,
+    and destroys a sender in whatever thread deletes it; futures only work in their loop's thread.
+    """
+    thread = threading.get_ident()
+
+    def decorate(callback: Callable[P, None]) -> Callable[P, None]:
+        @functools.wraps(callback)
+        def in_thread(*args: P.args, **kwargs: P.kwargs) -> None:
+            if threading.get_ident() == thread:
+                callback(*args, **kwargs)
+                return
+            try:
+                loop.call_soon_threadsafe(functools.partial(callback, *args, **kwargs))
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+        return in_thread
+
+    return decorate
+
+
 # --------------------------------------------------------------------------------------------------
 # asyncsignal
 
@@ -220,13 +247,16 @@ async def asyncsignal(signal: SignalLike) -> Any:
     """
     _check_signal(signal, "asyncsignal")
     description = _describe(signal)
-    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
 
+    @_in_thread_of(loop)
     def on_emit(args: tuple[Any, ...]) -> None:
         if not future.done():
             future.set_result(_unpack(args))
         link.close()
 
+    @_in_thread_of(loop)
     def on_destroyed() -> None:
         if not future.done():
             future.set_exception(_destroyed_error(description))
@@ -243,9 +273,15 @@ async def asyncsignal(signal: SignalLike) -> Any:
 
 
 class _StreamState:
-    __slots__ = ("closed", "dropped", "ended", "error", "items", "maxsize", "overflow", "unlink", "waiter")
+    __slots__ = (
+        "closed", "dropped", "ended", "error", "items", "loop", "maxsize", "overflow", "thread", "unlink",
+        "waiter",
+    )  # fmt: skip
 
     def __init__(self, maxsize: int, overflow: Overflow) -> None:
+        #: The consumer's loop and thread, once known (emissions from other threads hop there).
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread = threading.get_ident()
         self.items: collections.deque[Any] = collections.deque()
         self.maxsize = maxsize
         self.overflow: Overflow = overflow
@@ -260,7 +296,19 @@ class _StreamState:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
+    def elsewhere(self, call: Callable[[], None]) -> bool:
+        """Hand *call* to the consumer's loop if this is another thread; False if it runs here."""
+        if self.loop is None or threading.get_ident() == self.thread:
+            return False
+        try:
+            self.loop.call_soon_threadsafe(call)
+        except RuntimeError:  # the loop is closed: nobody consumes any more
+            pass
+        return True
+
     def push(self, args: tuple[Any, ...]) -> None:
+        if self.elsewhere(functools.partial(self.push, args)):
+            return
         if self.ended:
             return
         if self.maxsize and len(self.items) >= self.maxsize:
@@ -280,6 +328,8 @@ class _StreamState:
         self.wake()
 
     def sender_destroyed(self) -> None:
+        if self.elsewhere(self.sender_destroyed):
+            return
         self.ended = True
         self.wake()
 
@@ -295,6 +345,10 @@ class SignalStream:
         if overflow not in ("drop-oldest", "error"):
             raise ValueError(f"overflow must be 'drop-oldest' or 'error', got {overflow!r}")
         state = self._state = _StreamState(maxsize, overflow)
+        try:
+            state.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # created before the loop runs: the first __anext__ tells
         link = self._link = _link(signal, state.push, state.sender_destroyed)
         state.unlink = link.close
 
@@ -319,7 +373,9 @@ class SignalStream:
                 raise StopAsyncIteration
             if state.waiter is not None:
                 raise RuntimeError("another task is already waiting for the next emission of this stream")
-            waiter = state.waiter = asyncio.get_running_loop().create_future()
+            if state.loop is None:
+                state.loop, state.thread = asyncio.get_running_loop(), threading.get_ident()
+            waiter = state.waiter = state.loop.create_future()
             try:
                 await waiter
             finally:

@@ -18,8 +18,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from ._bindings import QtCore
+from ._qt import enum_member, make_signal
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -189,6 +193,57 @@ def _start(
     return task
 
 
+class _Forwarder(QtCore.QObject):
+    """Runs, in the thread it lives in, the callables posted to it from other threads."""
+
+    posted = make_signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posted.connect(self._run, enum_member(QtCore.Qt, "ConnectionType", "QueuedConnection"))
+
+    def _run(self, call: Callable[[], object]) -> None:
+        call()
+
+
+_thread_forwarder = threading.local()
+
+
+def _forwarder() -> _Forwarder:
+    """The current thread's forwarder (created on first use, lives in this thread)."""
+    forwarder: _Forwarder | None = getattr(_thread_forwarder, "forwarder", None)
+    if forwarder is None:
+        forwarder = _thread_forwarder.forwarder = _Forwarder()
+    return forwarder
+
+
+def _homebound(
+    launch: Callable[[tuple[Any, ...], dict[str, Any]], asyncio.Task[T]],
+) -> Callable[[tuple[Any, ...], dict[str, Any]], asyncio.Task[T]]:
+    """Make *launch* run in the thread that called asyncslot() when called where no loop runs.
+
+    PySide calls a plain-function slot in the thread of the signal's sender: for a sender living in
+    a worker QThread, that is not the loop's thread. Qt delivers a signal to a receiver object in
+    the receiver's thread; the wrapper does the same for the thread it was made in. (The call then
+    returns None: the task does not exist yet.)
+    """
+    home = threading.get_ident()
+    forwarder = _forwarder()
+
+    def launch_at_home(args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Task[T]:
+        if threading.get_ident() != home:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                from ._signals import copy_arguments  # (_signals imports this module)
+
+                forwarder.posted.emit(functools.partial(launch, copy_arguments(args), kwargs))
+                return None  # type: ignore[return-value]
+        return launch(args, kwargs)
+
+    return launch_at_home
+
+
 def _function_slot(
     fn: Callable[..., Coroutine[Any, Any, T]],
     task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None,
@@ -198,7 +253,7 @@ def _function_slot(
     def launch(args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Task[T]:
         return _start(fn, args, kwargs, task_runner, name)
 
-    return _dressed(_make_slot(launch, fn), fn)
+    return _dressed(_make_slot(_homebound(launch), fn), fn)
 
 
 def _method_slot(
@@ -219,7 +274,7 @@ def _method_slot(
         return _start(fn, (obj, *args), kwargs, task_runner, name)
 
     # Dressed as fn, not as the method: its __wrapped__ would keep the receiver alive.
-    return _dressed(_make_slot(launch, method), fn)
+    return _dressed(_make_slot(_homebound(launch), method), fn)
 
 
 def _dressed(slot: Callable[..., asyncio.Task[T]], fn: object) -> Callable[..., asyncio.Task[T]]:
