@@ -349,3 +349,18 @@ def test_dispose_leaves_the_frames_of_waiting_code_alone(policy: Policy) -> None
         return local, error.__traceback__ is not None
 
     assert run_under("asyncio", body) == ("still here", True)
+
+
+def test_a_running_script_cannot_be_disposed(env: ManagedEnvironment) -> None:
+    release = threading.Event()
+    script = load_code("release.wait(20)", env, inline=False)
+    script.module.__dict__["release"] = release
+    future = script.run()
+    try:
+        with pytest.raises(RuntimeError, match="is still running; wait for it before disposing it"):
+            script.dispose()
+    finally:
+        release.set()
+    future.result(timeout=20)
+    script.dispose()
+    assert script.disposed

@@ -16,7 +16,6 @@ import sys
 import threading
 import traceback
 import types
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Self
 
 import vapoursynth as vs
@@ -27,6 +26,7 @@ from vsengine.policy import ManagedEnvironment, Policy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
+    from concurrent.futures import Future
 
 __all__ = ["DEFAULT_MODULE", "ExecutionError", "ExecutionFailed", "Script", "load_code", "load_script"]
 
@@ -163,13 +163,12 @@ class Script:
                 raise RuntimeError(f"{self!r} has been disposed")
             if self._future is not None:
                 return self._future
-            raw: Future[None] = Future()
-            self._future = future = UnifiedFuture.from_future(raw)
+            self._future = future = UnifiedFuture[None]()
         if self.inline:
-            self._settle(raw)
+            self._settle(future)
         else:
-            started = get_loop().to_thread(self._settle, raw)
-            started.add_done_callback(lambda f: _forward_crash(f, raw))
+            started = get_loop().to_thread(self._settle, future)
+            started.add_done_callback(lambda f: _forward_crash(f, future))
         return future
 
     def result(self) -> None:
@@ -243,10 +242,15 @@ class Script:
 
         A `ManagedEnvironment` (one created from a `Policy` or passed in) is disposed; a plain
         ``vapoursynth.Environment`` is left alone. Idempotent.
+
+        Raises:
+            RuntimeError: the script is still running (in a worker thread); wait for it first.
         """
         with self._lock:
             if self._disposed:
                 return
+            if self._future is not None and not self._future.done():
+                raise RuntimeError(f"{self!r} is still running; wait for it before disposing it")
             self._disposed = True
             error = self._error
         if error is not None:
