@@ -4,6 +4,12 @@ Every awaiter connects its own small callable (a *relay*) to the signal and keep
 to it. Qt bindings drop their reference to a relay when the connection goes away: when we disconnect
 it, or when the sender is destroyed. A relay released while still in use therefore means that the
 sender died, which turns a wait that would hang forever into a clear :class:`SenderDestroyedError`.
+(No binding lets one get from a bound signal to its sender, so connecting to the sender's
+``destroyed`` signal is not an option.)
+
+A bound signal is never touched again once its sender may be gone (PyQt crashes on that): closing a
+connection first asks Qt, through the ``QMetaObject.Connection``, whether it still exists.
+Emissions and destructions reported on other threads are handed to the waiting loop's thread.
 """
 
 from __future__ import annotations
