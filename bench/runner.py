@@ -45,6 +45,8 @@ BINDING_REFERENCES = {"pyqt6": "asyncio+pyqt6", "pyside6": "asyncio+pyside6"}
 class Results:
     #: (config, metric) -> one dict per round.
     runs: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    #: "median" over rounds, or "best" (the best round: max where higher is better, else min).
+    stat: str = "median"
 
     def add(self, config: str, metric: str, result: dict[str, Any]) -> None:
         self.runs.setdefault((config, metric), []).append(result)
@@ -62,13 +64,19 @@ class Results:
                 return f"error: {r['error']}"
         return "not run"
 
-    def median(self, config: str, metric: str, key: str) -> float | None:
+    def value(self, config: str, metric: str, key: str) -> float | None:
+        """The number the table shows: the median (or best) over the rounds."""
         values = [
             float(r[key])
             for r in self.runs.get((config, metric), [])
             if key in r and isinstance(r[key], (int, float))
         ]
-        return statistics.median(values) if values else None
+        if not values:
+            return None
+        if self.stat == "best":
+            spec = next(v for v in METRICS[metric].values if v.key == key)
+            return max(values) if spec.higher_is_better else min(values)
+        return statistics.median(values)
 
     def spread(self, config: str, metric: str, key: str) -> float | None:
         """(max - min) / median over the rounds, a rough noise indicator."""
@@ -209,17 +217,17 @@ def _cell(results: Results, metric: Metric, value: Value, config: str, configs: 
             parts = []
             for binding, ref in BINDING_REFERENCES.items():
                 if (ref, metric.name) in results.runs:
-                    number = results.median(ref, metric.name, value.key)
+                    number = results.value(ref, metric.name, value.key)
                     parts.append(f"{fmt(number, value.unit)} ({binding})")
             return " / ".join(parts) or "n/a"
-        number = results.median(config, metric.name, value.key)
+        number = results.value(config, metric.name, value.key)
         return fmt(number, value.unit) if number is not None else _status(results, config, metric.name)
-    number = results.median(config, metric.name, value.key)
+    number = results.value(config, metric.name, value.key)
     if number is None:
         return _status(results, config, metric.name)
     text = fmt(number, value.unit)
     ref_config = reference_config(metric, config)
-    reference = results.median(ref_config, metric.name, value.key) if ref_config else None
+    reference = results.value(ref_config, metric.name, value.key) if ref_config else None
     if reference:
         text += f" ({number / reference:.2f}x)"
     if config in QTINTER_CONFIGS and target_met(value, number, reference) is False:
@@ -252,9 +260,9 @@ def targets_table(results: Results, configs: list[str], metrics: list[str]) -> s
                 continue
             cells = [f"{value.label}: {describe_target(value)}"]
             for config in shown:
-                number = results.median(config, name, value.key)
+                number = results.value(config, name, value.key)
                 ref_config = reference_config(metric, config)
-                reference = results.median(ref_config, name, value.key) if ref_config else None
+                reference = results.value(ref_config, name, value.key) if ref_config else None
                 if number is None:
                     cells.append("n/a")
                     continue
@@ -283,7 +291,8 @@ def header(args: argparse.Namespace, load_before: tuple[float, ...], load_after:
             f"- Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
             f"{os.cpu_count()} CPUs; {versions}",
             f"- {args.rounds} round(s), {args.duration:g} s of work per benchmark ({args.idle:g} s idle), "
-            "each in a fresh process, interleaved; medians over rounds",
+            "each in a fresh process, interleaved; "
+            + ("medians over rounds" if args.stat == "median" else "best round per cell (--stat best)"),
             (
                 "- throughput rows marked (cpu) are per CPU second of the loop thread (--clock cpu)"
                 if args.clock == "cpu"
@@ -317,6 +326,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(robust on a shared machine; the other rows stay wall-clock)",
     )
     parser.add_argument(
+        "--stat",
+        choices=["median", "best"],
+        default="median",
+        help="what the table shows per cell: the median over rounds, or the best round "
+        "(the least disturbed one, useful on a shared machine)",
+    )
+    parser.add_argument(
         "--malloc-default",
         action="store_true",
         help="do not pin glibc's malloc thresholds in the workers (see MALLOC_TUNABLES)",
@@ -340,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     configs += [ref for ref in BINDING_REFERENCES.values() if ref not in configs]
     pairs = plan(configs, args.metrics)
     rng = random.Random(args.seed)
-    results = Results()
+    results = Results(stat=args.stat)
     skip: set[tuple[str, str]] = set()
     load_before = os.getloadavg()
     started = time.monotonic()
