@@ -337,6 +337,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="do not pin glibc's malloc thresholds in the workers (see MALLOC_TUNABLES)",
     )
+    parser.add_argument(
+        "--from-json", type=Path, help="measure nothing: print the tables of a run saved with --json"
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed of the per-round shuffle")
     args = parser.parse_args(argv)
     if args.rounds is None:
@@ -358,9 +361,18 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     results = Results(stat=args.stat)
     skip: set[tuple[str, str]] = set()
-    load_before = os.getloadavg()
+    load_before: tuple[float, ...] = os.getloadavg()
+    load_after: tuple[float, ...] = load_before
     started = time.monotonic()
-    for round_no in range(1, args.rounds + 1):
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        for name in ("rounds", "duration", "idle", "clock", "malloc_default"):
+            setattr(args, name, saved["args"].get(name, getattr(args, name)))
+        for run in saved["runs"]:
+            results.runs[(run["config"], run["metric"])] = run["rounds"]
+        load = saved.get("load", [float("nan"), float("nan")])
+        load_before, load_after = (load[0],), (load[1],)
+    for round_no in range(1, 0 if args.from_json else args.rounds + 1):
         order = [p for p in pairs if p not in skip]
         rng.shuffle(order)
         for i, (config, metric) in enumerate(order, 1):
@@ -385,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-    load_after = os.getloadavg()
+    if not args.from_json:
+        load_after = os.getloadavg()
     text = "\n\n".join(
         filter(
             None,
@@ -404,7 +417,13 @@ def main(argv: list[str] | None = None) -> int:
         raw = [{"config": c, "metric": m, "rounds": r} for (c, m), r in sorted(results.runs.items())]
         args.json.write_text(
             json.dumps(
-                {"args": vars(args) | {"json": None, "markdown": None}, "runs": raw}, indent=1, default=str
+                {
+                    "args": vars(args) | {"json": None, "markdown": None, "from_json": None},
+                    "load": [load_before[0], load_after[0]],
+                    "runs": raw,
+                },
+                indent=1,
+                default=str,
             )
         )
     errors = [(c, m) for (c, m) in results.runs if (results.status(c, m) or "").startswith("error")]
