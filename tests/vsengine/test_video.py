@@ -66,6 +66,12 @@ def test_frames_are_freed_as_soon_as_the_caller_drops_them(env: ManagedEnvironme
         iterated = next(iter(frames(clip, env, prefetch=2)))
         iterated_ref = weakref.ref(iterated)
         del iterated
+        # VapourSynth's thread may still be returning from the callback that delivered the frame;
+        # once it has let go, nothing may hold the frame (with the garbage collector off, a
+        # reference cycle would hold it forever).
+        deadline = time.monotonic() + 10
+        while (single_ref() is not None or iterated_ref() is not None) and time.monotonic() < deadline:
+            time.sleep(0.001)
         assert single_ref() is None
         assert iterated_ref() is None
     finally:
