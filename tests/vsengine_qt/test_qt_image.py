@@ -167,3 +167,16 @@ def test_unconverted_yuv_frame_names_the_format_and_the_fix(core: vs.Core) -> No
 def test_not_a_node(core: vs.Core) -> None:
     with pytest.raises(TypeError, match="VideoNode"):
         qimage_node("clip.vpy")  # type: ignore[arg-type]
+
+
+def test_variable_format_and_size_frame_by_frame(core: vs.Core) -> None:
+    sd_yuv = yuv(core, 64, 32)
+    rgb = core.std.BlankClip(width=32, height=16, format=vs.RGB24, color=[1, 2, 3], length=1)
+    gray = core.std.BlankClip(width=16, height=8, format=vs.GRAY8, color=[77], length=1)
+    variable = core.std.Splice([sd_yuv, rgb, gray], mismatch=True)
+    node = qimage_node(variable)
+    images = [frame_to_qimage(node.get_frame(n)) for n in range(3)]
+    assert [(image.width(), image.height()) for image in images] == [(64, 32), (32, 16), (16, 8)]
+    assert every_pixel(images[0]) == {BT601_RED}  # SD: BT.601
+    assert every_pixel(images[1]) == {(1, 2, 3)}
+    assert every_pixel(images[2]) == {(77, 77, 77)}  # grey shown as it is

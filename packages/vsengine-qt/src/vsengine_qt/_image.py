@@ -80,6 +80,30 @@ def _pack_rgb32(rgb: vs.VideoNode) -> vs.VideoNode:
     return marked
 
 
+def _variable_to_rgb24(node: vs.VideoNode, matrix: int | None) -> vs.VideoNode:
+    """RGB24 frames for a clip whose format or size changes from frame to frame."""
+    core: Any = vs.core
+    conversions: dict[tuple[int, int, int], vs.VideoNode] = {}
+
+    def to_rgb24(n: int, f: vs.VideoFrame) -> vs.VideoNode:
+        key = (f.format.id, f.width, f.height)
+        converted = conversions.get(key)
+        if converted is None:
+            if f.format.color_family == vs.YUV:
+                m = matrix if matrix is not None else default_matrix(f.width, f.height)
+                converted = core.resize.Bicubic(node, format=vs.RGB24, matrix_in=m)
+            elif f.format.color_family == vs.GRAY:
+                # Grey values shown as they are, like GRAY8/GRAY16 clips (not as limited-range luma).
+                converted = core.resize.Point(node, format=vs.RGB24, range_in_s="full", range_s="full")
+            else:
+                converted = core.resize.Point(node, format=vs.RGB24)
+            conversions[key] = converted
+        return converted
+
+    rgb: vs.VideoNode = core.std.FrameEval(node, to_rgb24, prop_src=node)
+    return rgb
+
+
 def qimage_node(node: vs.VideoNode, *, matrix: int | None = None) -> vs.VideoNode:
     """A node whose frames :func:`frame_to_qimage` converts with a single copy.
 
@@ -88,6 +112,8 @@ def qimage_node(node: vs.VideoNode, *, matrix: int | None = None) -> vs.VideoNod
     - YUV becomes RGB through a bicubic resize. The matrix comes from each frame's ``_Matrix``
       property; where that is missing or unspecified, ``matrix`` is used, and without it
       :func:`default_matrix` of the clip's size (BT.709 for HD, BT.601 for SD).
+    - A clip of variable format or size becomes RGB24, frame by frame (the matrix chosen per frame
+      as above); its frames stay planar and :func:`frame_to_qimage` packs them in Python.
 
     Call it where the node's environment is current (in a script, or inside ``env.use()``): the
     conversion filters come from that environment's core. Raises ``TypeError`` for an audio node.
@@ -95,12 +121,8 @@ def qimage_node(node: vs.VideoNode, *, matrix: int | None = None) -> vs.VideoNod
     node = _check_video(node)
     fmt: vs.VideoFormat | None = node.format  # None for a variable-format clip
     core: Any = vs.core
-    if fmt is None:
-        # Variable format: every frame goes through the resize; assume HD unless the size is fixed.
-        rgb = core.resize.Bicubic(
-            node, format=vs.RGB24, matrix_in=matrix if matrix is not None else vs.MATRIX_BT709
-        )
-        return _pack_rgb32(rgb)
+    if fmt is None or fmt.color_family == vs.UNDEFINED:
+        return _variable_to_rgb24(node, matrix)
     if fmt.color_family == vs.GRAY:
         if fmt.sample_type == vs.INTEGER and fmt.bits_per_sample in (8, 16):
             return node
