@@ -193,21 +193,27 @@ def test_a_frame_that_fails_to_render_is_shown(policy: Policy, tmp_path: Path) -
         "import vapoursynth as vs\n"
         "clip = vs.core.std.BlankClip(length=10)\n"
         "def select(n):\n"
-        "    raise RuntimeError(f'cannot render frame {n}')\n"
+        "    if n == 0:\n"
+        "        raise RuntimeError(f'cannot render frame {n}')\n"
+        "    return clip\n"
         "vs.core.std.FrameEval(clip, select).set_output()\n"
     )
 
-    async def main() -> str:
+    async def main() -> tuple[str, int, bool]:
         window = await open_window(policy, script)
         try:
             (text,) = await wait_for_signal(window.failed)
-            return str(text)
+            window.seek(5)  # another frame renders: the window shows frames again
+            (n,) = await wait_for_signal(window.frameShown)
+            return str(text), n, window.pages.currentWidget() is window.view
         finally:
             window.close()
 
-    text = run(main())
+    text, n, showing_frames = run(main())
     assert "frame 0 failed to render" in text
     assert "cannot render frame 0" in text
+    assert n == 5
+    assert showing_frames
 
 
 def test_the_window_inside_app_exec_with_setup(qapp: QtWidgets.QApplication) -> None:

@@ -275,6 +275,9 @@ class PreviewWindow(QtWidgets.QWidget):
 
     def _display(self, n: int, image: QtGui.QImage, seconds: float) -> None:
         self._current = n
+        if self._error is not None:  # a frame failed earlier; this one did not: show frames again
+            self._error = None
+            self.pages.setCurrentWidget(self.view)
         self.view.set_image(image)
         total = self._source.num_frames if self._source is not None else 0
         self.frame_label.setText(f"frame {n} / {total - 1}")
