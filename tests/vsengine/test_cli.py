@@ -78,7 +78,7 @@ def numbered(tmp_path: Path) -> Path:
 
 
 def test_demo_renders_the_builtin_clip(tmp_path: Path) -> None:
-    # The README's main job: `hatch run demo` runs `vsengine render --output demo.y4m`.
+    # What `hatch run vsengine render --output demo.y4m` does in the workspace.
     result = vsengine("render", "--output", "demo.y4m", "--progress", cwd=tmp_path)
     stderr = result.stderr.decode()
     assert result.returncode == 0, stderr
