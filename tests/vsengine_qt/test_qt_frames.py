@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -291,3 +293,26 @@ def test_pause_holds_requests_and_resume_continues(env: ManagedEnvironment) -> N
     assert while_paused == [0, 1]
     assert rendered_while_paused == 2
     assert got == list(range(20))
+
+
+def test_dropping_a_stream_with_frames_in_flight(env: ManagedEnvironment) -> None:
+    """The frames still rendering hold no reference to the stream: it goes away at once (on the Qt
+    thread), and their completions are dropped quietly."""
+    probe = Probe(50, lambda n: 0.02)
+
+    async def main() -> tuple[bool, list[int]]:
+        got: list[int] = []
+        stream = FrameStream(probe.node, prefetch=8)
+        stream.frameReady.connect(lambda n, value, seconds: got.append(n))
+        stream.seek(0)
+        gone = weakref.ref(stream)
+        del stream
+        gc.collect()
+        collected = gone() is None
+        await asyncio.sleep(0.4)  # the eight frames in flight complete
+        return collected, got
+
+    collected, got = run(main())
+    assert collected
+    assert got == []
+    assert len(probe.rendered) == 8  # nothing was requested after the stream went away
