@@ -12,6 +12,8 @@ from ._driver import BlockingWaiter, QtDriver
 
 __all__ = ["QiBaseSelectorEventLoop"]
 
+_HAS_POLL = hasattr(select, "poll")
+
 
 class _SelectorGate(WaitGate, selectors.BaseSelector):
     """The :class:`WaitGate` for a selector: a selector itself, delegating to the real one."""
@@ -60,7 +62,16 @@ class _SnapshotSelectWaiter(BlockingWaiter):
     def wait(self) -> None:
         readers, writers = self._snapshot
         try:
-            select.select(readers, writers, [], None)
+            if _HAS_POLL:  # no FD_SETSIZE limit
+                masks = dict.fromkeys(readers, select.POLLIN)
+                for fd in writers:
+                    masks[fd] = masks.get(fd, 0) | select.POLLOUT
+                poller = select.poll()
+                for fd, mask in masks.items():
+                    poller.register(fd, mask)
+                poller.poll()
+            else:
+                select.select(readers, writers, [], None)
         except (OSError, ValueError):
             pass  # a descriptor went away meanwhile: let the loop look
 
