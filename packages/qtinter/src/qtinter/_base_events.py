@@ -40,7 +40,7 @@ from ._sigint import SigintGuard
 from ._tasks import run_task
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine
 
     from ._driver import QtDriver
 
@@ -178,6 +178,16 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
         :raises RuntimeError: the loop is closed, already running, in guest mode, or (owner mode) no
             QCoreApplication exists or Qt refuses to run an event loop.
         """
+        self._qi_check_can_run()
+        super().run_forever()
+
+    def run_until_complete(self, future: Awaitable[_T]) -> _T:
+        """Run until ``future`` is done (see :meth:`run_forever` for the modes and errors)."""
+        # Check before asyncio wraps a coroutine in a task that would then never run.
+        self._qi_check_can_run()
+        return super().run_until_complete(future)
+
+    def _qi_check_can_run(self) -> None:
         self._check_closed()
         self._check_running()
         if self._qi_mode is QiLoopMode.GUEST:
@@ -188,7 +198,6 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
             )
         if self._qi_mode is QiLoopMode.OWNER:
             self._qi_check_can_host()
-        super().run_forever()
 
     def _run_once(self) -> None:
         # Called only by the stock run_forever. In owner mode one call runs a whole QEventLoop,
