@@ -183,14 +183,16 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
 
     def run_until_complete(self, future: Awaitable[_T]) -> _T:
         """Run until ``future`` is done (see :meth:`run_forever` for the modes and errors)."""
-        # Check before asyncio wraps a coroutine in a task that would then never run.
-        self._qi_check_can_run()
+        # Check before asyncio wraps a coroutine in a task that would then never run (unless a
+        # subclass gives guest mode a run_forever of its own, which then decides).
+        own_run_forever = type(self).run_forever is QiBaseEventLoop.run_forever
+        self._qi_check_can_run(guest=own_run_forever)
         return super().run_until_complete(future)
 
-    def _qi_check_can_run(self) -> None:
+    def _qi_check_can_run(self, *, guest: bool = True) -> None:
         self._check_closed()
         self._check_running()
-        if self._qi_mode is QiLoopMode.GUEST:
+        if self._qi_mode is QiLoopMode.GUEST and guest:
             raise RuntimeError(
                 "run_forever() and run_until_complete() are not available in guest mode: Qt's event loop "
                 "runs a guest loop. Call loop.start() and run Qt's loop (app.exec()), e.g. with "
