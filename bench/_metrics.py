@@ -108,12 +108,14 @@ async def queue_pingpong(ctx: Ctx, duration: float) -> Result:
 async def _flood(duration: float, *, record_latency: bool) -> Result:
     """Four threads calling call_soon_threadsafe as fast as they can.
 
-    Each thread keeps at most ``WINDOW`` of its callbacks outstanding (sent, not yet run), so the
-    queue cannot grow without bound; the loop is saturated throughout.
+    Each thread keeps at most ``window`` of its callbacks outstanding (sent, not yet run), so the
+    queue cannot grow without bound; the loop is saturated throughout. Afterwards every callback
+    sent must run: a loop that loses a wake-up or a callback fails the benchmark.
     """
     loop = asyncio.get_running_loop()
     threads, window = 4, 256
     executed = [0] * threads
+    sent_counts = [0] * threads
     latencies: list[float] = []
     stop = threading.Event()
 
@@ -134,6 +136,7 @@ async def _flood(duration: float, *, record_latency: bool) -> Result:
                 else:
                     post(cb, i)
                 sent += 1
+                sent_counts[i] = sent
             else:
                 time.sleep(0.0001)
 
@@ -147,7 +150,7 @@ async def _flood(duration: float, *, record_latency: bool) -> Result:
     stop.set()
     while any(w.is_alive() for w in workers):
         await asyncio.sleep(0.001)
-    await asyncio.sleep(0)
+    await _all_ran(executed, sent_counts)
     if record_latency:
         window_lat = latencies[lat0:lat1]
         return {
@@ -155,6 +158,16 @@ async def _flood(duration: float, *, record_latency: bool) -> Result:
             "p99_us": _percentile(window_lat, 0.99) * 1e6,
         }
     return {"rate": (n1 - n0) / (t1 - t0)}
+
+
+async def _all_ran(executed: list[int], sent: list[int], timeout: float = 5.0) -> None:
+    """Wait until every cross-thread callback sent has run; RuntimeError if some never do."""
+    deadline = time.perf_counter() + timeout
+    while executed != sent:
+        if time.perf_counter() >= deadline:
+            lost = sum(sent) - sum(executed)
+            raise RuntimeError(f"{lost} call_soon_threadsafe callbacks never ran within {timeout:g} s")
+        await asyncio.sleep(0.001)
 
 
 async def threadsafe_flood(ctx: Ctx, duration: float) -> Result:
@@ -271,14 +284,18 @@ async def threadsafe_latency_low(ctx: Ctx, duration: float) -> Result:
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     stop = threading.Event()
+    sent = [0]
+    executed = [0]
 
     def cb(sent_at: float) -> None:
         latencies.append(perf() - sent_at)
+        executed[0] += 1
 
     def producer() -> None:
         while not stop.is_set():
             time.sleep(0.001)
             loop.call_soon_threadsafe(cb, perf())
+            sent[0] += 1
 
     worker = threading.Thread(target=producer, daemon=True)
     worker.start()
@@ -286,7 +303,7 @@ async def threadsafe_latency_low(ctx: Ctx, duration: float) -> Result:
     stop.set()
     while worker.is_alive():
         await asyncio.sleep(0.002)
-    await asyncio.sleep(0)
+    await _all_ran(executed, sent)
     return {
         "median_us": statistics.median(latencies) * 1e6,
         "p99_us": _percentile(latencies, 0.99) * 1e6,
