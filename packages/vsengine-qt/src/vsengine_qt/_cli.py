@@ -70,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     preview.add_argument("--frames", metavar="START-END", help="frame range for --headless (inclusive)")
     preview.add_argument("--png-dir", metavar="DIR", help="with --headless: write each frame as a PNG here")
-    preview.add_argument("--prefetch", type=int, default=None, help="frames rendered ahead")
+    preview.add_argument(
+        "--prefetch", type=int, default=None, help="frames rendered ahead (default: 2x threads)"
+    )
     return parser
 
 
@@ -133,7 +135,7 @@ def _run_window(args: argparse.Namespace) -> int:
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["vsengine-qt"])
     with setup() as session:
-        window = PreviewWindow(session.policy, args.script, args.output)
+        window = PreviewWindow(session.policy, args.script, args.output, prefetch=args.prefetch)
         window.resize(1000, 660)
         window.show()
         code = exec_(app)

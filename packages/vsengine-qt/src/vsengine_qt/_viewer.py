@@ -74,7 +74,8 @@ class PreviewWindow(QtWidgets.QWidget):
     """A previewer for a VapourSynth script's output (or the built-in test clip).
 
     Must be created on the Qt thread while qtinter's asyncio loop runs there (see
-    :func:`vsengine_qt.setup`); ``policy`` makes the environment of each load. Call :meth:`reload`
+    :func:`vsengine_qt.setup`); ``policy`` makes the environment of each load; ``prefetch`` frames
+    are rendered ahead during playback (default :func:`vsengine_qt.default_prefetch`). Call :meth:`reload`
     (F5) to run the script again in a new environment; the old one is disposed first.
 
     Signals: ``loaded()`` after a successful load, ``failed(str)`` with the text shown for an error,
@@ -91,10 +92,12 @@ class PreviewWindow(QtWidgets.QWidget):
         script: str | os.PathLike[str] | None = None,
         output: int = 0,
         *,
+        prefetch: int | None = None,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._policy = policy
+        self._prefetch = prefetch
         self._script = script
         self._output = output
         self._loop = asyncio.get_running_loop()
@@ -330,7 +333,9 @@ class PreviewWindow(QtWidgets.QWidget):
             return
         period = 1 / float(source.fps)
         loop = self._loop
-        iterator = FrameIterator(source.image_node, start, transform=frame_to_qimage, loop=loop)
+        iterator = FrameIterator(
+            source.image_node, start, prefetch=self._prefetch, transform=frame_to_qimage, loop=loop
+        )
         origin, first = loop.time(), start
         async with iterator:
             while True:
