@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import threading
+import weakref
 from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING
 
 import pytest
 import vapoursynth as vs
+from _helpers import ADAPTERS, run_under
 
 import vsengine._futures
 from vsengine.adapters.asyncio import AsyncIOLoop
 from vsengine.futures import UnifiedFuture, UnifiedIterator, unified
-from vsengine.loops import NO_LOOP, set_loop
+from vsengine.loops import NO_LOOP, get_loop, set_loop
 from vsengine.policy import Policy, ThreadLocalStore
 
 if TYPE_CHECKING:
@@ -379,3 +382,131 @@ def test_unified_custom_classes() -> None:
 def test_unified_rejects_unknown_kinds() -> None:
     with pytest.raises(ValueError, match="'auto', 'future' or 'generator'"):
         unified(kind="coroutine")  # type: ignore[call-overload]
+
+
+# -- no reference cycles ---------------------------------------------------------------------------
+# A result (a frame, 3 MB of bytes) must be freed by reference counting as soon as its last user lets
+# go of it. A reference cycle through the futures' done-callbacks would keep it until the garbage
+# collector runs, which is how a render held hundreds of megabytes. The garbage collector is off in
+# these tests, so a cycle keeps its objects forever and the weak references stay alive.
+
+
+class _Result:
+    """A result that a weak reference can watch."""
+
+
+@contextlib.contextmanager
+def _no_garbage_collector() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def test_from_future_leaves_no_cycle() -> None:
+    with _no_garbage_collector():
+        value = _Result()
+        value_ref = weakref.ref(value)
+        source: Future[_Result] = Future()
+        wrapped = UnifiedFuture.from_future(source)
+        wrapped_ref = weakref.ref(wrapped)
+        source.set_result(value)
+        del value
+        assert isinstance(wrapped.result(0), _Result)
+        del source, wrapped
+        assert wrapped_ref() is None
+        assert value_ref() is None
+
+
+@pytest.mark.parametrize(
+    ("derive", "fail"),
+    [
+        pytest.param(lambda f: f.map(lambda x: x), False, id="map"),
+        pytest.param(lambda f: f.map(lambda x: x), True, id="map-failed"),
+        pytest.param(lambda f: f.catch(lambda exc: _Result()), True, id="catch"),
+        pytest.param(lambda f: f.then(lambda x: x, None), False, id="then"),
+        pytest.param(lambda f: f.then(None, None), False, id="then-passthrough"),
+        pytest.param(lambda f: f.map(lambda x: x).map(lambda x: x).catch(lambda exc: 1), False, id="chain"),
+    ],
+)
+def test_chaining_leaves_no_cycle(derive: object, fail: bool) -> None:
+    with _no_garbage_collector():
+        value = _Result()
+        value_ref = weakref.ref(value)
+        source: UnifiedFuture[_Result] = UnifiedFuture()
+        source_ref = weakref.ref(source)
+        derived = derive(source)  # type: ignore[operator]
+        if fail:
+            source.set_exception(LookupError("failed"))
+        else:
+            source.set_result(value)
+        del value
+        assert derived.done()
+        del source, derived
+        assert source_ref() is None
+        assert value_ref() is None
+
+
+def test_add_loop_callback_leaves_no_cycle() -> None:
+    with _no_garbage_collector():
+        seen: list[bool] = []
+        future: UnifiedFuture[_Result] = UnifiedFuture()
+        future_ref = weakref.ref(future)
+        future.add_loop_callback(lambda f: seen.append(isinstance(f.result(), _Result)))
+        future.set_result(_Result())
+        del future
+        assert seen == [True]
+        assert future_ref() is None
+
+
+def test_run_as_completed_leaves_no_cycle() -> None:
+    with _no_garbage_collector():
+        pending: UnifiedFuture[_Result] = UnifiedFuture()
+        iterator = UnifiedIterator(iter([UnifiedFuture.resolve(_Result()), pending]))
+        iterator_ref = weakref.ref(iterator)
+        done = iterator.run_as_completed(lambda f: None)
+        pending.set_result(_Result())
+        assert done.result(0) is None
+        del iterator, pending, done
+        assert iterator_ref() is None
+
+
+def _set_when(go: threading.Event, future: Future[_Result], value: _Result) -> None:
+    if go.wait(WAIT):
+        future.set_result(value)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("kind", ["unified", "from_future", "async_for"])
+def test_awaiting_leaves_no_cycle(adapter: str, kind: str) -> None:
+    """``await`` (and ``async for``) through every adapter frees the result once the caller drops it."""
+
+    async def body() -> tuple[bool, bool]:
+        value = _Result()
+        value_ref = weakref.ref(value)
+        source: Future[_Result] = UnifiedFuture() if kind == "unified" else Future()
+        source_ref = weakref.ref(source)
+        # Completed from another thread (as VapourSynth completes frames), once this coroutine is
+        # suspended waiting for it: `go` is set by the loop, which only runs while we wait.
+        go = threading.Event()
+        setter = threading.Thread(target=_set_when, args=(go, source, value))
+        del value
+        setter.start()
+        get_loop().from_thread(go.set)
+        if kind == "async_for":
+            async for got in UnifiedIterator(iter([source])):
+                assert isinstance(got, _Result)
+        else:
+            got = await UnifiedFuture.from_future(source)
+            assert isinstance(got, _Result)
+        setter.join(WAIT)
+        del got, source, setter
+        # One more turn of the loop: asyncio's task wake-up holds the awaited future (transiently,
+        # not in a cycle) until the step that resumed this coroutine ends.
+        await UnifiedFuture.resolve(None)
+        return source_ref() is None, value_ref() is None
+
+    with _no_garbage_collector():
+        assert run_under(adapter, body) == (True, True)

@@ -9,6 +9,11 @@ futures) into one returning these types.
 
 Cancellation propagates: a future derived with ``then``/``map``/``catch``/``from_future`` is
 cancelled when its source is cancelled, so no derived future stays pending forever.
+
+Nothing here creates reference cycles: a source refers to what is derived from it, never the other
+way round (a ``from_future`` wrapper refers to its source weakly, only to cancel it). Results
+(frames, bytes) are therefore freed by reference counting as soon as the last user lets go of them,
+without waiting for the garbage collector.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import weakref
 from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from typing import TYPE_CHECKING, Any, Literal, Self, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, cast, overload
 
 from vsengine.loops import get_loop, keep_environment
 
@@ -76,7 +82,10 @@ class UnifiedFuture[T](
             return future
         result: UnifiedFuture[T] = cls()
         Future.add_done_callback(future, functools.partial(_settle_from, result))
-        Future.add_done_callback(result, _cancel_source(future))
+        # Weakly: a strong link back would make a cycle (source -> result -> source) that keeps the
+        # result alive until the garbage collector runs. A source nobody else holds can never
+        # complete, so there is nothing to cancel once it is gone.
+        Future.add_done_callback(result, functools.partial(_cancel_source, weakref.ref(future)))
         return result
 
     @classmethod
@@ -108,8 +117,9 @@ class UnifiedFuture[T](
         An exception raised by ``func`` is logged (logger ``vsengine.futures``), never lost.
         """
 
-        def on_done(_: Future[T]) -> None:
-            get_loop().from_thread(func, self).add_done_callback(_log_failure)
+        def on_done(done: Future[T]) -> None:
+            # `done` is this future: capturing `self` here would make a cycle through its callbacks.
+            get_loop().from_thread(func, cast("UnifiedFuture[T]", done)).add_done_callback(_log_failure)
 
         self.add_done_callback(on_done)
 
@@ -129,23 +139,25 @@ class UnifiedFuture[T](
         success = keep_environment(success_cb) if success_cb is not None else None
         failure = keep_environment(err_cb) if err_cb is not None else None
 
-        def on_done(_: Future[T]) -> None:
+        # `on_done` gets this future as its argument; it must not capture `self` (that would be a
+        # cycle through this future's callbacks, keeping the result alive until the next GC run).
+        def on_done(source: Future[T]) -> None:
             if derived.done():
                 return
-            if self.cancelled():
+            if source.cancelled():
                 derived.cancel()
                 return
             try:
-                exc = self.exception()
+                exc = source.exception()
                 if exc is not None:
                     if failure is None:
                         derived.set_exception(exc)
                         return
                     value = failure(exc)
                 elif success is None:
-                    value = self.result()  # type: ignore[assignment]
+                    value = source.result()  # type: ignore[assignment]
                 else:
-                    value = success(self.result())
+                    value = success(source.result())
             except BaseException as error:
                 if not derived.done():
                     derived.set_exception(error)
@@ -212,12 +224,9 @@ class UnifiedFuture[T](
         raise TypeError(f"The result of this future ({type(obj).__name__}) is not a context manager.")
 
 
-def _cancel_source(source: Future[Any]) -> Callable[[Future[Any]], None]:
-    def on_done(future: Future[Any]) -> None:
-        if future.cancelled():
-            source.cancel()
-
-    return on_done
+def _cancel_source(source_ref: weakref.ref[Future[Any]], future: Future[Any]) -> None:
+    if future.cancelled() and (source := source_ref()) is not None:
+        source.cancel()
 
 
 def _log_failure(future: Future[Any]) -> None:
@@ -226,6 +235,57 @@ def _log_failure(future: Future[Any]) -> None:
     exc = future.exception()
     if exc is not None:
         _logger.error("A loop callback raised an exception.", exc_info=exc)
+
+
+class _AsCompleted[T]:
+    """The state of one :meth:`UnifiedIterator.run_as_completed` run.
+
+    A class rather than nested closures: closures that call each other form a reference cycle,
+    which would keep the iterator (and whatever its futures hold) alive until the garbage collector
+    runs.
+    """
+
+    def __init__(self, futures: Iterator[Future[T]], callback: Callable[[Future[T]], Any]) -> None:
+        self.futures = futures
+        self.callback = callback
+        self.state: UnifiedFuture[None] = UnifiedFuture()
+
+    def run_one(self, future: Future[T]) -> bool:
+        state = self.state
+        try:
+            keep_going = self.callback(future)
+        except BaseException as exc:
+            if not state.done():
+                state.set_exception(exc)
+            return False
+        if keep_going is not None and not keep_going:
+            if not state.done():
+                state.set_result(None)
+            return False
+        return True
+
+    def resume(self, future: Future[T]) -> None:
+        if not self.state.done() and self.run_one(future):
+            self.advance()
+
+    def advance(self) -> None:
+        state = self.state
+        while not state.done():
+            try:
+                future = next(self.futures)
+            except StopIteration:
+                if not state.done():
+                    state.set_result(None)
+                return
+            except BaseException as exc:
+                if not state.done():
+                    state.set_exception(exc)
+                return
+            if not future.done():
+                future.add_done_callback(self.resume)
+                return
+            if not self.run_one(future):
+                return
 
 
 class UnifiedIterator[T]:
@@ -253,45 +313,9 @@ class UnifiedIterator[T]:
         when the iteration ends, fails with the first exception raised by ``callback`` or by the
         iterator, and stops the iteration when it is cancelled.
         """
-        state: UnifiedFuture[None] = UnifiedFuture()
-
-        def run_one(future: Future[T]) -> bool:
-            try:
-                keep_going = callback(future)
-            except BaseException as exc:
-                if not state.done():
-                    state.set_exception(exc)
-                return False
-            if keep_going is not None and not keep_going:
-                if not state.done():
-                    state.set_result(None)
-                return False
-            return True
-
-        def resume(future: Future[T]) -> None:
-            if not state.done() and run_one(future):
-                advance()
-
-        def advance() -> None:
-            while not state.done():
-                try:
-                    future = next(self.future_iterable)
-                except StopIteration:
-                    if not state.done():
-                        state.set_result(None)
-                    return
-                except BaseException as exc:
-                    if not state.done():
-                        state.set_exception(exc)
-                    return
-                if not future.done():
-                    future.add_done_callback(resume)
-                    return
-                if not run_one(future):
-                    return
-
-        advance()
-        return state
+        runner = _AsCompleted(self.future_iterable, callback)
+        runner.advance()
+        return runner.state
 
     def __iter__(self) -> Self:
         return self
