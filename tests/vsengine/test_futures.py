@@ -161,6 +161,67 @@ def test_done_callbacks_run_in_the_environment_current_when_added() -> None:
         assert mapped.result(WAIT) is env.core
 
 
+def test_adding_callbacks_never_asks_vapoursynth(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment is captured from vsengine's own policy, not by asking VapourSynth: that call
+    can deadlock when add_done_callback runs in a garbage-collector finalizer inside VapourSynth."""
+    with Policy(ThreadLocalStore()) as policy, policy.new_environment() as env:
+
+        def asked() -> vs.Environment:
+            raise AssertionError("vapoursynth.get_current_environment() was called")
+
+        monkeypatch.setattr(vs, "get_current_environment", asked)
+        source: UnifiedFuture[None] = UnifiedFuture()
+        seen: list[vs.Core] = []
+        with env.use():
+            source.add_done_callback(lambda _: seen.append(vs.core.core))
+            mapped = source.map(lambda _: vs.core.core)
+            source.add_loop_callback(lambda _: seen.append(vs.core.core))
+        completer = threading.Thread(target=source.set_result, args=(None,))
+        completer.start()
+        completer.join(WAIT)
+        assert seen == [env.core, env.core]
+        assert mapped.result(WAIT) is env.core
+
+
+def test_done_callbacks_leave_a_global_store_alone(policy: Policy) -> None:
+    """A callback runs in its captured environment for its own thread only: with a GlobalStore,
+    the rest of the process keeps its current environment while the callback runs."""
+    with policy.new_environment() as captured, policy.new_environment() as current:
+        source: UnifiedFuture[None] = UnifiedFuture()
+        entered, release = threading.Event(), threading.Event()
+        in_callback: list[vs.Core] = []
+
+        def callback(_: Future[None]) -> None:
+            in_callback.append(vs.core.core)
+            entered.set()
+            release.wait(WAIT)
+
+        with captured.use():
+            source.add_done_callback(callback)
+        with current.use():
+            completer = threading.Thread(target=source.set_result, args=(None,))
+            completer.start()
+            assert entered.wait(WAIT)
+            try:
+                meanwhile = vs.core.core
+            finally:
+                release.set()
+                completer.join(WAIT)
+        assert in_callback == [captured.core]
+        assert meanwhile is current.core
+
+
+def test_adding_a_callback_without_a_policy_registers_none() -> None:
+    assert not vs.has_policy()
+    seen: list[int] = []
+    future: UnifiedFuture[int] = UnifiedFuture()
+    future.add_done_callback(lambda f: seen.append(f.result()))
+    future.map(seen.append)
+    future.set_result(5)
+    assert seen == [5, 5]
+    assert not vs.has_policy()  # asking VapourSynth would have registered its standalone policy
+
+
 def test_add_loop_callback_without_a_loop_runs_inline() -> None:
     seen: list[int] = []
     UnifiedFuture.resolve(3).add_loop_callback(lambda f: seen.append(f.result()))

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 import vapoursynth as vs
 
 from vsengine._calls import run_into
+from vsengine.policy import registered_policy
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Awaitable, Callable
 
 __all__ = [
     "NO_LOOP",
@@ -163,7 +164,8 @@ def set_loop(loop: EventLoop) -> None:
             raise
 
 
-def _current_environment() -> vs.Environment | None:
+def _foreign_environment() -> vs.Environment | None:
+    """The current environment of a policy that is not vsengine's (e.g. vspipe's), asking VapourSynth."""
     if not vs.has_policy():
         return None  # asking VapourSynth would register its standalone policy
     try:
@@ -172,22 +174,35 @@ def _current_environment() -> vs.Environment | None:
         return None
 
 
-@contextlib.contextmanager
-def _using(environment: vs.Environment | None) -> Iterator[None]:
-    if environment is None:
-        yield
-    else:
-        with environment.use():
-            yield
-
-
 def keep_environment[**P, R](func: Callable[P, R]) -> Callable[P, R]:
-    """Capture the VapourSynth environment current now; make it current whenever ``func`` runs."""
-    environment = _current_environment()
+    """Capture the VapourSynth environment current now; make it current whenever ``func`` runs.
+
+    With a vsengine :class:`~vsengine.policy.Policy` registered (the usual case) the capture reads
+    the policy's own store and never calls into VapourSynth, so it is cheap and safe anywhere,
+    including garbage-collector finalizers; ``func`` then runs in an inline section of that
+    environment (for the calling thread only). Without a current environment ``func`` is returned
+    as it is. Under another policy (vspipe, an editor) VapourSynth is asked, as the 1.x package did.
+    """
+    policy = registered_policy()
+    if policy is not None:
+        environment = policy.peek_current_environment()
+        if environment is None:
+            return func
+
+        @functools.wraps(func)
+        def inline_wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            with policy.inline_captured(environment):
+                return func(*args, **kwargs)
+
+        return inline_wrapper
+
+    foreign = _foreign_environment()
+    if foreign is None:
+        return func
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with _using(environment):
+        with foreign.use():
             return func(*args, **kwargs)
 
     return wrapper

@@ -51,6 +51,14 @@ _LOG_LEVELS = {
 
 _env_ids = itertools.count(1)
 
+#: The vsengine policy registered with VapourSynth right now (None: none, or not a vsengine one).
+_registered: _ManagedPolicy | None = None
+
+
+def registered_policy() -> _ManagedPolicy | None:
+    """The vsengine policy VapourSynth talks to right now, if any. Never calls into VapourSynth."""
+    return _registered
+
 
 class EnvironmentStore:
     """Where a :class:`Policy` keeps the current environment.
@@ -124,10 +132,15 @@ class _ManagedPolicy(vs.EnvironmentPolicy):
     # -- VapourSynth's side -------------------------------------------------------------------------
 
     def on_policy_registered(self, special_api: vs.EnvironmentPolicyAPI) -> None:
+        global _registered
         self._api = special_api
+        _registered = self
 
     def on_policy_cleared(self) -> None:
+        global _registered
         self._api = None
+        if _registered is self:
+            _registered = None
 
     def get_current_environment(self) -> vs.EnvironmentData | None:
         stack: list[vs.EnvironmentData | None] | None = getattr(self._inline, "stack", None)
@@ -166,6 +179,33 @@ class _ManagedPolicy(vs.EnvironmentPolicy):
         return environment not in self._disposed and bool(super().is_alive(environment))
 
     # -- vsengine's side -----------------------------------------------------------------------------
+
+    def peek_current_environment(self) -> vs.EnvironmentData | None:
+        """The environment current for the caller, from this policy's own state (``None``: none).
+
+        Unlike :meth:`get_current_environment` it never calls into VapourSynth and never warns,
+        so it is cheap and safe anywhere, also in a garbage-collector finalizer that happens to run
+        while VapourSynth holds one of its locks. A disposed environment counts as none.
+        """
+        stack: list[vs.EnvironmentData | None] | None = getattr(self._inline, "stack", None)
+        environment = stack[-1] if stack else self._store.get_current_environment()
+        if environment is None or environment in self._disposed:
+            return None
+        return environment
+
+    @contextlib.contextmanager
+    def inline_captured(self, environment: vs.EnvironmentData) -> Iterator[None]:
+        """An inline section of ``environment``, captured earlier with :meth:`peek_current_environment`.
+
+        Raises ``RuntimeError`` if it has been disposed since (or the policy was unregistered).
+        """
+        if self._api is None or environment in self._disposed:
+            raise RuntimeError(
+                "The environment is dead: the VapourSynth environment captured by keep_environment() "
+                "(or a UnifiedFuture callback) has been disposed."
+            )
+        with self.inline(environment):
+            yield
 
     @contextlib.contextmanager
     def inline(self, environment: vs.EnvironmentData) -> Iterator[None]:
