@@ -63,6 +63,12 @@ class LoopRunner(ABC):
 
     supports_async: ClassVar[bool] = False
 
+    #: What ``from_thread`` does when it is called on the loop thread itself. False: it schedules
+    #: the call for a later cycle (asyncio, trio, AnyIO). True: it runs the call inline, before
+    #: returning an already completed future (a Qt loop must, see vsengine-qt's QtEventLoop). Both
+    #: are allowed; the contract checks the one the runner declares.
+    runs_inline_on_loop_thread: ClassVar[bool] = False
+
     @abstractmethod
     def run[T](self, scenario: Callable[[EventLoop], Future[T]], *, timeout: float = TIMEOUT) -> T:
         """Run the loop, call ``scenario(adapter)`` on it, return the result of its future."""
@@ -166,10 +172,48 @@ class LoopContract:
 
         assert runner.run(scenario) == [i * i for i in range(16)]
 
+    def test_from_thread_on_the_loop_thread_runs_inline_or_later(self, runner: LoopRunner) -> None:
+        """The runner declares which of the two allowed behaviours its loop has; check that one."""
+
+        def scenario(loop: EventLoop) -> Future[tuple[bool, list[str], list[str]]]:
+            ran: list[str] = []
+            future = loop.from_thread(ran.append, "ran")
+            at_return = (future.done(), list(ran))
+            return UnifiedFuture.from_future(future).map(lambda _: (*at_return, list(ran)))
+
+        done_at_return, ran_at_return, ran_later = runner.run(scenario)
+        if runner.runs_inline_on_loop_thread:
+            assert (done_at_return, ran_at_return) == (True, ["ran"])
+        else:
+            assert (done_at_return, ran_at_return) == (False, [])
+        assert ran_later == ["ran"]
+
     def test_cancelled_from_thread_never_runs(self, runner: LoopRunner) -> None:
+        """Work scheduled from another thread and cancelled before the loop gets to it never runs.
+
+        Holds for loops that run inline on their own thread too: the call is scheduled from a
+        worker while the loop thread is busy (inside this scenario), so it cannot have started
+        when it is cancelled.
+        """
+
+        def scenario(loop: EventLoop) -> Future[tuple[bool, list[str]]]:
+            ran: list[str] = []
+            # from_thread never blocks its caller, so the worker returns while the loop is busy here.
+            future = in_thread(lambda: loop.from_thread(ran.append, "ran")).result(TIMEOUT)
+            cancelled = future.cancel()
+            # Work scheduled after the cancelled call runs after it would have: then look.
+            later = in_thread(lambda: loop.from_thread(lambda: None).result(TIMEOUT))
+            return later.map(lambda _: (cancelled, list(ran)))
+
+        assert runner.run(scenario) == (True, [])
+
+    def test_cancelled_from_thread_on_the_loop_thread_never_runs(self, runner: LoopRunner) -> None:
+        """Loops that schedule calls made on their own thread: cancelling one before it runs works."""
+        if runner.runs_inline_on_loop_thread:
+            pytest.skip("from_thread runs inline on this loop's thread: there is nothing to cancel")
+
         def scenario(loop: EventLoop) -> Future[list[str]]:
             ran: list[str] = []
-            # Scheduled from the loop thread, so it cannot have started yet.
             future = loop.from_thread(ran.append, "ran")
             assert future.cancel()
             result: UnifiedFuture[list[str]] = UnifiedFuture()
