@@ -1,12 +1,14 @@
 """Development sessions: the test matrix, lint and type checks.
 
 `nox` (no arguments) runs the default sessions: the whole test suite (vsengine-core on each
-VapourSynth Python, qtinter on each Python x Qt binding), lint and types. `nox -s conformance`
+VapourSynth Python, qtinter on each Python x Qt binding), lint, types and install (the three
+packages built and installed alone in clean environments). `nox -s conformance`
 (not a default: it takes long) runs CPython's test.test_asyncio on qtinter loops.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import nox
@@ -14,7 +16,7 @@ import nox
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["tests", "tests_qt", "lint", "types"]
+nox.options.sessions = ["tests", "tests_qt", "lint", "types", "install"]
 
 #: Python versions the VapourSynth packages support (VapourSynth wheels exist for 3.12+).
 VS_PYTHONS = ["3.12", "3.13"]
@@ -179,3 +181,102 @@ def bench_frames(session: nox.Session, binding: str) -> None:
         *session.posargs,
         env={"QT_QPA_PLATFORM": "offscreen", "QTINTERBINDING": binding},
     )
+
+
+#: The built files of `nox -s install` (wheels and sdists of the three packages).
+DIST = Path("build/install/dist")
+
+
+def _fresh_venv(session: nox.Session, name: str, python: str) -> str:
+    """A new, empty virtual environment under the session's tmp dir; returns its interpreter."""
+    where = Path(session.create_tmp()) / name
+    session.run("uv", "venv", "--quiet", "--clear", "-p", python, str(where), external=True)
+    return str(where / "bin" / "python")
+
+
+def _uv_pip(session: nox.Session, python: str, *args: str) -> None:
+    session.run("uv", "pip", "install", "--quiet", "--python", python, *args, external=True)
+
+
+@nox.session(python=VS_PYTHONS[0])
+def install(session: nox.Session) -> None:
+    """Build the three wheels and sdists, `twine check` them, and install each package alone.
+
+    Every clean environment gets the third-party dependencies from the index first, then our
+    packages with `--no-index --find-links build/install/dist`: only the built files can satisfy
+    them (never PyPI's packages of the same names). Each runs its smoke script in tests/install/:
+    qtinter with PyQt6 and no VapourSynth (on its oldest Python), vsengine-core with no Qt binding,
+    vsengine-qt pulling in the other two.
+    """
+    session.install("build[uv]>=1.2", "twine>=5")
+    if DIST.exists():
+        for old in DIST.iterdir():
+            old.unlink()
+    for package in (CORE, QTINTER, VSENGINE_QT):
+        # The build backend is each package's own (hatchling), in an isolated environment made by uv.
+        session.run(
+            "python",
+            "-m",
+            "build",
+            "--installer",
+            "uv",
+            "--sdist",
+            "--wheel",
+            "--outdir",
+            str(DIST),
+            package,
+            silent=True,
+        )
+    built = sorted(str(p) for p in DIST.iterdir())
+    session.log("built: " + ", ".join(Path(p).name for p in built))
+    if len(built) != 6:
+        session.error(f"expected a wheel and an sdist per package, got {built}")
+    session.run("twine", "check", "--strict", *built)
+
+    env = {"QT_QPA_PLATFORM": "offscreen", "PYTHONDEVMODE": "1"}
+    ours = ("--no-index", "--find-links", str(DIST))
+    smoke = Path("tests/install")
+
+    # qtinter alone, with one binding: on its oldest Python and on the VapourSynth ones' first.
+    for python_version in ("3.10", session.python):
+        python = _fresh_venv(session, f"qtinter-{python_version}", str(python_version))
+        _uv_pip(session, python, "PyQt6>=6.5")
+        _uv_pip(session, python, *ours, "qtinter")
+        session.run(python, str(smoke / "smoke_qtinter.py"), env=env, external=True)
+
+    # vsengine-core alone: VapourSynth, no Qt binding.
+    python = _fresh_venv(session, "vsengine-core", str(session.python))
+    _uv_pip(session, python, "vapoursynth>=74")
+    _uv_pip(session, python, *ours, "vsengine-core")
+    session.run(python, str(smoke / "smoke_vsengine.py"), env=env, external=True)
+
+    # vsengine-qt: pulls vsengine-core and qtinter from the built files; then the previewer, headless.
+    python = _fresh_venv(session, "vsengine-qt", str(session.python))
+    _uv_pip(session, python, "vapoursynth>=74", "PyQt6>=6.5")
+    _uv_pip(session, python, *ours, "vsengine-qt[pyqt6]")
+    session.run(python, str(smoke / "smoke_vsengine_qt.py"), env=env, external=True)
+    png_dir = Path(session.create_tmp()) / "preview-png"
+    shutil.rmtree(png_dir, ignore_errors=True)
+    vsengine_qt = str(Path(python).parent / "vsengine-qt")
+    session.run(
+        vsengine_qt,
+        "preview",
+        "--headless",
+        "--frames",
+        "0-9",
+        "--png-dir",
+        str(png_dir),
+        env=env,
+        external=True,
+    )
+    pngs = sorted(p.name for p in png_dir.glob("*.png"))
+    if len(pngs) != 10:
+        session.error(f"vsengine-qt preview --headless --frames 0-9 wrote {pngs}")
+    for package, version in (("vsengine-core", "0.1.0"), ("qtinter", "0.1.0"), ("vsengine-qt", "0.1.0")):
+        # Installed from the built wheels (the same names on PyPI have other versions).
+        session.run(
+            python,
+            "-c",
+            f"import importlib.metadata as m; assert m.version({package!r}) == {version!r}",
+            external=True,
+        )
