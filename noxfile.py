@@ -21,7 +21,7 @@ nox.options.sessions = ["tests", "tests_qt", "lint", "types", "install"]
 #: Python versions the VapourSynth packages support (VapourSynth wheels exist for 3.12+).
 VS_PYTHONS = ["3.12", "3.13"]
 
-TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "pytest-trio>=0.8"]
+TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "pytest-trio>=0.8", "hypothesis>=6.100"]
 CORE = "packages/vsengine-core"
 QTINTER = "packages/qtinter"
 VSENGINE_QT = "packages/vsengine-qt"
@@ -42,7 +42,7 @@ TYPED_BINDINGS = ["pyqt6", "pyside6"]
 PYTEST_QT = {"pyside2": "pytest-qt>=4.4,<4.5"}
 # pytest-trio registers the root pytest config's trio_mode option (--strict-config rejects it otherwise).
 # trustme: the qtinter SSL tests make their certificates with it.
-QT_TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "pytest-trio>=0.8", "trustme>=1.1"]
+QT_TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "pytest-trio>=0.8", "trustme>=1.1", "hypothesis>=6.100"]
 
 
 def _run_pytest(session: nox.Session, *paths: str) -> None:
