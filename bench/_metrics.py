@@ -347,6 +347,19 @@ async def qt_dispatch_gap(ctx: Ctx, duration: float) -> Result:
     A ``QTimer`` with interval 0 stands for the GUI's own work; asyncio meanwhile runs two
     perpetual chains of CPU-bound callbacks (about 50 us each), so it always has work ready.
     """
+    return await _qt_gap(ctx, duration, chains=2, work=50e-6)
+
+
+async def qt_dispatch_gap_many(ctx: Ctx, duration: float) -> Result:
+    """Like :func:`qt_dispatch_gap`, with 40 chains of 0.5 ms callbacks ready at the same time.
+
+    One asyncio iteration runs every callback that was ready when it started (20 ms here), so a
+    loop that gives Qt its turn only between iterations cannot keep Qt's gap below one iteration.
+    """
+    return await _qt_gap(ctx, duration, chains=40, work=0.5e-3)
+
+
+async def _qt_gap(ctx: Ctx, duration: float, *, chains: int, work: float) -> Result:
     QtCore = ctx.QtCore
     if QtCore is None:
         raise NotImplementedError("plain asyncio has no Qt side")
@@ -370,7 +383,7 @@ async def qt_dispatch_gap(ctx: Ctx, duration: float) -> Result:
     stopping = [False]
 
     def burn() -> None:
-        end = perf() + 50e-6
+        end = perf() + work
         while perf() < end:
             pass
         callbacks[0] += 1
@@ -378,8 +391,8 @@ async def qt_dispatch_gap(ctx: Ctx, duration: float) -> Result:
             loop.call_soon(burn)
 
     await asyncio.sleep(0.02)  # the timer is running
-    loop.call_soon(burn)
-    loop.call_soon(burn)
+    for _ in range(chains):
+        loop.call_soon(burn)
     await asyncio.sleep(0)
     last[0] = perf()
     measuring[0] = True
@@ -514,6 +527,18 @@ METRICS: dict[str, Metric] = {
                 ),
                 Value("qt_ticks_s", "Qt timer(0) dispatches while saturated", "/s", True),
                 Value("asyncio_cb_s", "asyncio 50 us callbacks while saturated", "/s", True),
+            ),
+            needs_qt=True,
+        ),
+        Metric(
+            "qt_gap_many",
+            qt_dispatch_gap_many,
+            (
+                # No target: one iteration (20 ms of ready callbacks) is the floor for a loop that
+                # yields to Qt between iterations; this row shows how far above that a loop is.
+                Value("max_gap_ms", "longest Qt dispatch gap, 40 ready 0.5 ms callbacks", "ms", False),
+                Value("qt_ticks_s", "Qt timer(0) dispatches, 40 ready 0.5 ms callbacks", "/s", True),
+                Value("asyncio_cb_s", "asyncio 0.5 ms callbacks, 40 ready", "/s", True),
             ),
             needs_qt=True,
         ),
