@@ -7,6 +7,7 @@ import asyncio
 import selectors
 import socket
 import ssl
+import time
 from typing import Any
 
 import pytest
@@ -191,3 +192,40 @@ def test_helper_thread_never_keeps_a_closed_socket_alive(mode: str, selector_cls
         return "connected to a closed listener"
 
     assert run(mode, main, lambda: qtinter.QiSelectorEventLoop(selector_cls())) == "refused"
+
+
+@MODES
+def test_bursts_of_threadsafe_calls_all_run(mode: str) -> None:
+    # Cross-thread calls share one pending wake-up: none may be lost when a call races the loop's
+    # draining of the self-pipe, while the loop sleeps or while it runs.
+    threads, per_thread = 4, 5000
+
+    async def main() -> int:
+        import threading
+
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        ran = 0
+
+        def tick() -> None:
+            nonlocal ran
+            ran += 1
+            if ran == threads * per_thread:
+                done.set_result(ran)
+
+        def produce() -> None:
+            for i in range(per_thread):
+                loop.call_soon_threadsafe(tick)
+                if i % 64 == 0:
+                    time.sleep(0.0002)  # let the loop drain and go to sleep now and then
+
+        workers = [threading.Thread(target=produce) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        try:
+            return await asyncio.wait_for(done, TIMEOUT)
+        finally:
+            for worker in workers:
+                worker.join()
+
+    assert run(mode, main) == threads * per_thread

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import select
 import selectors
-from asyncio import selector_events
-from typing import Any
+from asyncio import events, selector_events
+from typing import TYPE_CHECKING, Any, cast
 
 from ._base_events import QiBaseEventLoop, WaitGate
 from ._driver import BlockingWaiter, QtDriver
 
+if TYPE_CHECKING:
+    import contextvars
+    from asyncio import Handle
+    from collections.abc import Callable
+
+    from typing_extensions import TypeVarTuple, Unpack
+
+    _Ts = TypeVarTuple("_Ts")
+
 __all__ = ["QiBaseSelectorEventLoop"]
 
 _HAS_POLL = hasattr(select, "poll")
+
+#: Newer CPythons (3.13.1+, 3.12.8+) create this handle in ``call_soon_threadsafe``; mirror them.
+_ThreadSafeHandle: Any = getattr(events, "_ThreadSafeHandle", None)
 
 
 class _SelectorGate(WaitGate, selectors.BaseSelector):
@@ -86,7 +98,47 @@ class QiBaseSelectorEventLoop(QiBaseEventLoop, selector_events.BaseSelectorEvent
 
     def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
         self._qi_gate = _SelectorGate(selectors.DefaultSelector() if selector is None else selector)
+        #: A wake-up byte is in the self-pipe (or being drained): call_soon_threadsafe need not
+        #: write another.
+        self._qi_wake_pending = False
         super().__init__(self._qi_gate)
+
+    def call_soon_threadsafe(
+        self,
+        callback: Callable[[Unpack[_Ts]], object],
+        *args: Unpack[_Ts],
+        context: contextvars.Context | None = None,
+    ) -> Handle:
+        # asyncio writes one byte to the self-pipe per call: a syscall and a GIL round trip, which
+        # dominate a burst of cross-thread calls. One pending byte is enough to wake the loop, which
+        # then runs everything in _ready, so a burst costs one write and one wake-up.
+        self._check_closed()
+        if self._debug:
+            self._check_callback(callback, "call_soon_threadsafe")  # type: ignore[attr-defined]
+        if _ThreadSafeHandle is None:
+            handle: Any = self._call_soon(callback, args, context)  # type: ignore[attr-defined]
+        else:  # pragma: no cover - newer CPythons
+            handle = _ThreadSafeHandle(callback, args, self, context)
+            self._ready.append(handle)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        # The handle is in _ready before the flag is read (see _read_from_self).
+        if not self._qi_wake_pending:
+            self._qi_wake_pending = True
+            self._write_to_self()
+        return cast("Handle", handle)
+
+    def _read_from_self(self) -> None:
+        try:
+            super()._read_from_self()  # type: ignore[misc]
+        finally:
+            # Only after the drain (clearing first could leave the flag set with an empty pipe).
+            # A callback appended before this line is in _ready, which asyncio's iteration looks at
+            # after processing events (the next select does not block while _ready is not empty);
+            # a caller after this line sees False and writes.
+            self._qi_wake_pending = False
 
     def _qi_make_driver(self) -> QtDriver:
         inner = self._qi_gate.inner
