@@ -13,6 +13,7 @@ import pytest
 import vapoursynth as vs
 from vsqt_helpers import STEP_TIMEOUT, run, wait_for_signal
 
+import qtinter
 from vsengine_qt import Delivered, FrameStream, frames
 
 if TYPE_CHECKING:
@@ -316,3 +317,19 @@ def test_dropping_a_stream_with_frames_in_flight(env: ManagedEnvironment) -> Non
     assert collected
     assert got == []
     assert len(probe.rendered) == 8  # nothing was requested after the stream went away
+
+
+def test_frames_on_a_qtinter_loop_in_native_mode(env: ManagedEnvironment) -> None:
+    """No Qt loop runs in native mode (qtinter's clean-up): frames still arrive, through the loop."""
+    clip = vs.core.std.BlankClip(width=16, height=16, format=vs.GRAY8, length=5)
+    loop = qtinter.new_event_loop()
+    loop.set_mode(qtinter.QiLoopMode.NATIVE)
+
+    async def main() -> list[int]:
+        async with frames(clip) as iterator:
+            return [d.n async for d in iterator]
+
+    try:
+        assert loop.run_until_complete(asyncio.wait_for(main(), STEP_TIMEOUT)) == [0, 1, 2, 3, 4]
+    finally:
+        loop.close()

@@ -69,6 +69,8 @@ def _qt_runs_here(loop: asyncio.AbstractEventLoop) -> bool:
     """Whether Qt's event loop dispatches this thread's events whenever ``loop`` runs."""
     if not isinstance(loop, qtinter.QiBaseEventLoop) or QtCore.QCoreApplication.instance() is None:
         return False
+    if loop.get_mode() is qtinter.QiLoopMode.NATIVE:
+        return False  # a plain asyncio loop for now: no Qt loop runs
     try:
         return asyncio.get_running_loop() is loop
     except RuntimeError:
