@@ -18,10 +18,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import sys
 import threading
 import weakref
+from asyncio.events import _get_running_loop
+from threading import get_ident
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from ._base_events import QiBaseEventLoop
 from ._bindings import QtCore
 from ._qt import enum_member, make_signal
 
@@ -31,6 +35,10 @@ if TYPE_CHECKING:
 __all__ = ["MAX_SIGNAL_ARGS", "asyncslot"]
 
 T = TypeVar("T")
+
+#: ``asyncio.Task(..., eager_start=True)`` exists (3.12+); it swaps the current task itself.
+_EAGER_START = sys.version_info >= (3, 12)
+_Task: Any = asyncio.Task
 
 #: How many signal arguments a slot wrapper can receive (Qt signals rarely have more than 4).
 MAX_SIGNAL_ARGS = 10
@@ -64,14 +72,22 @@ def _slot_maker(required: int, total: int) -> Callable[..., Callable[..., Any]]:
     """Make slot functions with *total* positional parameters, the first *required* without default.
 
     Generated source, as :func:`collections.namedtuple` does, because the parameters must be real
-    ones (see the module docstring) and their number varies.
+    ones (see the module docstring) and their number varies. Trailing arguments the caller did not
+    pass are trimmed only when the last one is missing (one comparison on the common path).
     """
     names = [f"a{i}" for i in range(total)]
     params = [*names[:required], *(f"{name}=MISSING" for name in names[required:])]
+    args = f"({''.join(n + ', ' for n in names)})"
+    if total > required:
+        body = f"        args = {args}\n        if {names[-1]} is MISSING:\n            args = passed(args)\n"
+        args = "args"
+    else:
+        body = ""
     source = (
         "def make(launch, passed, MISSING):\n"
         f"    def slot({''.join(p + ', ' for p in params)}{'/, ' if params else ''}**kwargs):\n"
-        f"        return launch(passed(({''.join(n + ', ' for n in names)})), kwargs)\n"
+        f"{body}"
+        f"        return launch({args}, kwargs)\n"
         "    return slot\n"
     )
     namespace: dict[str, Any] = {}
@@ -162,37 +178,6 @@ async def _receiver_gone() -> Any:
     raise asyncio.CancelledError
 
 
-def _start(
-    fn: Callable[..., Coroutine[Any, Any, T]],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None,
-    name: str,
-) -> asyncio.Task[T]:
-    runner = task_runner or _running_task_runner(name)
-    coro = fn(*args, **kwargs)  # a TypeError for bad arguments surfaces here, before any task exists
-    try:
-        task = runner(coro)
-    except BaseException:
-        coro.close()
-        raise
-
-    def report(task: asyncio.Task[T]) -> None:
-        _running.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()
-        # KeyboardInterrupt and SystemExit already propagated out of the step that raised them.
-        if isinstance(exc, Exception):
-            task.get_loop().call_exception_handler(
-                {"message": f"Unhandled exception in asyncslot {name}", "exception": exc, "task": task}
-            )
-
-    _running.add(task)
-    task.add_done_callback(report)
-    return task
-
-
 class _Forwarder(QtCore.QObject):
     """Runs, in the thread it lives in, the callables posted to it from other threads."""
 
@@ -217,64 +202,97 @@ def _forwarder() -> _Forwarder:
     return forwarder
 
 
-def _homebound(
-    launch: Callable[[tuple[Any, ...], dict[str, Any]], asyncio.Task[T]],
+def _launcher(
+    fn: Callable[..., Coroutine[Any, Any, T]],
+    receiver: Callable[[], object] | None,
+    task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None,
+    name: str,
 ) -> Callable[[tuple[Any, ...], dict[str, Any]], asyncio.Task[T]]:
-    """Make *launch* run in the thread that called asyncslot() when called where no loop runs.
+    """What a slot wrapper does when called: one Python frame on the common path.
 
-    PySide calls a plain-function slot in the thread of the signal's sender: for a sender living in
-    a worker QThread, that is not the loop's thread. Qt delivers a signal to a receiver object in
-    the receiver's thread; the wrapper does the same for the thread it was made in. (The call then
-    returns None: the task does not exist yet.)
+    *receiver* (a weak reference, for bound methods) gives the first argument of *fn*, or None when
+    the object is gone. The common path (a qtinter loop runs in this thread, no task factory, no
+    *task_runner*, Python 3.12+) creates the eager task directly, as ``run_task`` would:
+    ``Task(eager_start=True)`` suspends and restores a running task itself.
+
+    Called in another thread where no loop runs (PySide calls a plain-function slot in the
+    sender's thread), it forwards the call to the thread the wrapper was made in, as Qt delivers a
+    signal to a receiver object in the receiver's thread, and returns None (no task exists yet).
     """
     home = threading.get_ident()
     forwarder = _forwarder()
 
-    def launch_at_home(args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Task[T]:
-        if threading.get_ident() != home:
+    def report(task: asyncio.Task[T]) -> None:
+        _running.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        # KeyboardInterrupt and SystemExit already propagated out of the step that raised them.
+        if isinstance(exc, Exception):
+            task.get_loop().call_exception_handler(
+                {"message": f"Unhandled exception in asyncslot {name}", "exception": exc, "task": task}
+            )
+
+    def launch(args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Task[T]:
+        loop = _get_running_loop()
+        if loop is None and get_ident() != home:
+            from ._signals import copy_arguments  # (_signals imports this module)
+
+            forwarder.posted.emit(functools.partial(launch, copy_arguments(args), kwargs))
+            return None  # type: ignore[return-value]
+        target: Callable[..., Coroutine[Any, Any, Any]] = fn
+        if receiver is not None:
+            obj = receiver()
+            if obj is None:
+                # The receiver is gone: do nothing, as a Qt connection would; return a cancelled task.
+                target, args, kwargs = _receiver_gone, (), {}
+            else:
+                args = (obj, *args)
+        if (
+            task_runner is None
+            and _EAGER_START
+            and isinstance(loop, QiBaseEventLoop)
+            and loop._task_factory is None  # type: ignore[attr-defined]
+        ):
+            coro = target(*args, **kwargs)  # a TypeError for bad arguments surfaces here, no task yet
             try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                from ._signals import copy_arguments  # (_signals imports this module)
+                task: asyncio.Task[T] = _Task(coro, loop=loop, eager_start=True)
+            except BaseException:
+                coro.close()
+                raise
+        else:
+            runner = task_runner or _running_task_runner(name)
+            coro = target(*args, **kwargs)
+            try:
+                task = runner(coro)
+            except BaseException:
+                coro.close()
+                raise
+        _running.add(task)
+        task.add_done_callback(report)
+        return task
 
-                forwarder.posted.emit(functools.partial(launch, copy_arguments(args), kwargs))
-                return None  # type: ignore[return-value]
-        return launch(args, kwargs)
-
-    return launch_at_home
+    return launch
 
 
 def _function_slot(
     fn: Callable[..., Coroutine[Any, Any, T]],
     task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None,
 ) -> Callable[..., asyncio.Task[T]]:
-    name = _describe(fn)
-
-    def launch(args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Task[T]:
-        return _start(fn, args, kwargs, task_runner, name)
-
-    return _dressed(_make_slot(_homebound(launch), fn), fn)
+    return _dressed(_make_slot(_launcher(fn, None, task_runner, _describe(fn)), fn), fn)
 
 
 def _method_slot(
     method: Any, task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None
 ) -> Callable[..., asyncio.Task[T]]:
     fn = _checked(method.__func__)
-    name = _describe(method)
     try:
         receiver: Callable[[], object] = weakref.ref(method.__self__)
     except TypeError:  # no __weakref__ (a __slots__ class): it can only be held strongly
         receiver = functools.partial(lambda obj: obj, method.__self__)
-
-    def launch(args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Task[T]:
-        obj = receiver()
-        if obj is None:
-            # The receiver is gone: do nothing, as a Qt connection would, and return a cancelled task.
-            return _start(_receiver_gone, (), {}, task_runner, name)
-        return _start(fn, (obj, *args), kwargs, task_runner, name)
-
+    launch = _launcher(fn, receiver, task_runner, _describe(method))
     # Dressed as fn, not as the method: its __wrapped__ would keep the receiver alive.
-    return _dressed(_make_slot(_homebound(launch), method), fn)
+    return _dressed(_make_slot(launch, method), fn)
 
 
 def _dressed(slot: Callable[..., asyncio.Task[T]], fn: object) -> Callable[..., asyncio.Task[T]]:

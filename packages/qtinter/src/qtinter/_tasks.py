@@ -44,12 +44,13 @@ def run_task(
             "run_task() must be called in the event loop's thread; "
             "from other threads use asyncio.run_coroutine_threadsafe()"
         )
+    if _HAS_EAGER_START and loop.get_task_factory() is None:
+        # The eager step suspends and restores a running task itself (it swaps the current task).
+        return asyncio.Task(coro, loop=loop, name=name, eager_start=True)  # type: ignore[call-arg,unused-ignore]
     current = asyncio.current_task(loop)
     if current is not None:
         asyncio.tasks._leave_task(loop, current)
     try:
-        if _HAS_EAGER_START and loop.get_task_factory() is None:
-            return asyncio.Task(coro, loop=loop, name=name, eager_start=True)  # type: ignore[call-arg,unused-ignore]
         task = loop.create_task(coro, name=name)
         if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
             _run_scheduled_first_step(loop, task)
