@@ -204,3 +204,51 @@ def test_frames_render_under_asyncio(env: ManagedEnvironment) -> None:
 
     assert asyncio.run(main()) == [3] * 5
     assert get_loop() is NO_LOOP
+
+
+def test_awaiting_ready_futures_still_lets_other_tasks_run() -> None:
+    """A future that is already done is awaited without a round trip through another thread, but
+    still with one turn of the loop: an `async for` over ready frames must not starve other tasks."""
+
+    async def main() -> int:
+        set_loop(AsyncIOLoop())
+        try:
+            ticks: list[None] = []
+
+            async def ticker() -> None:
+                while True:
+                    ticks.append(None)
+                    await asyncio.sleep(0)
+
+            task = asyncio.create_task(ticker())
+            await asyncio.sleep(0)
+            before = len(ticks)
+            for _ in range(10):
+                assert await UnifiedFuture.resolve(1) == 1
+            task.cancel()
+            return len(ticks) - before
+        finally:
+            set_loop(NO_LOOP)
+
+    assert asyncio.run(main()) >= 10
+
+
+@pytest.mark.parametrize("ready", [True, False], ids=["cancelled-before", "cancelled-while-waiting"])
+def test_awaiting_a_cancelled_future_raises_asyncio_cancelled(ready: bool) -> None:
+    async def main() -> str:
+        set_loop(AsyncIOLoop())
+        try:
+            future: Future[int] = Future()
+            if ready:
+                future.cancel()
+            else:
+                asyncio.get_running_loop().call_soon(future.cancel)
+            try:
+                await UnifiedFuture.from_future(future)
+            except asyncio.CancelledError:
+                return "asyncio.CancelledError"
+            return "no exception"
+        finally:
+            set_loop(NO_LOOP)
+
+    assert asyncio.run(main()) == "asyncio.CancelledError"

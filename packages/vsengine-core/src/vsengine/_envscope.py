@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING
 
 import vapoursynth as vs
@@ -10,7 +9,7 @@ import vapoursynth as vs
 from vsengine.policy import ManagedEnvironment
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from contextlib import AbstractContextManager
 
 __all__ = ["EnvironmentTypes", "capture_environment", "use_environment"]
 
@@ -42,12 +41,12 @@ def capture_environment(function_name: str, env: EnvironmentTypes | None) -> Env
     return current
 
 
-@contextlib.contextmanager
-def use_environment(env: EnvironmentTypes) -> Iterator[None]:
-    """Makes `env` the current environment inside the block (cheaply for managed environments)."""
+def use_environment(env: EnvironmentTypes) -> AbstractContextManager[None]:
+    """Makes `env` the current environment inside the block (cheaply for managed environments).
+
+    Called for every frame request: it hands out the environment's own context manager rather
+    than wrapping it in another one.
+    """
     if isinstance(env, ManagedEnvironment):
-        with env.inline_section():
-            yield
-    else:
-        with env.use():
-            yield
+        return env.inline_section()
+    return env.use()

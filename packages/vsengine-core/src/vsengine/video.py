@@ -134,8 +134,11 @@ def render(
     environment = capture_environment("vsengine.video.render", env)
     window, limit = _window(environment, prefetch, backlog)
 
+    # A constant format is looked up once, not for every frame (0: ask each frame).
+    num_planes = node.format.num_planes if node.format is not None and node.format.id != 0 else 0
+
     def request(n: int) -> Future[tuple[int, bytes]]:
-        return _request(node, n, environment, lambda f: (n, _frame_bytes(f, y4m)), Future())
+        return _request(node, n, environment, lambda f: (n, _frame_bytes(f, y4m, num_planes)), Future())
 
     def chunks() -> Generator[Future[tuple[int, bytes]]]:
         if header is not None:
@@ -234,9 +237,9 @@ def _plane_bytes(f: vs.VideoFrame, plane: int) -> bytes:
     return view.tobytes()
 
 
-def _frame_bytes(f: vs.VideoFrame, y4m: bool) -> bytes:
+def _frame_bytes(f: vs.VideoFrame, y4m: bool, num_planes: int = 0) -> bytes:
     parts: list[bytes | memoryview] = [FRAME_HEADER] if y4m else []
-    for p in range(f.format.num_planes):
+    for p in range(num_planes or f.format.num_planes):
         view = memoryview(f[p])
         # Packed planes can be joined without an intermediate copy.
         parts.append(view.cast("B") if view.c_contiguous else view.tobytes())

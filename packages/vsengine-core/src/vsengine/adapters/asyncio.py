@@ -113,8 +113,27 @@ class AsyncIOLoop(EventLoop):
 
     async def await_future[R](self, future: Future[R]) -> R:
         self._find_loop()
-        with self.wrap_cancelled():
-            return await asyncio.wrap_future(future)
+        if future.done():
+            # Still one turn of the loop, as for a pending future: an `async for` over results
+            # that are all ready must not starve the loop's other tasks.
+            await asyncio.sleep(0)
+        else:
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+            # A plain callback: nothing to capture, and the waiter never refers back to `future`
+            # (no reference cycle keeps a result alive until the garbage collector runs).
+            Future.add_done_callback(future, functools.partial(_wake, loop, threading.get_ident(), waiter))
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                future.cancel()
+                raise
+        if future.cancelled():
+            raise asyncio.CancelledError
+        try:
+            return future.result()
+        except Cancelled as exc:
+            raise asyncio.CancelledError() from exc
 
     @contextlib.contextmanager
     def _translate(self) -> Iterator[None]:
@@ -128,3 +147,17 @@ class AsyncIOLoop(EventLoop):
 
     def __repr__(self) -> str:
         return f"<AsyncIOLoop {self._loop!r}>"
+
+
+def _wake(loop: asyncio.AbstractEventLoop, loop_thread: int, waiter: asyncio.Future[None], _: object) -> None:
+    """Done-callback of an awaited future (any thread): resume its awaiter on ``loop``."""
+    if threading.get_ident() == loop_thread:
+        _release(waiter)
+        return
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+        loop.call_soon_threadsafe(_release, waiter)
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
