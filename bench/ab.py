@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from bench._metrics import METRICS
-from bench.runner import run_one
+from bench.runner import reference_config, run_one
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,11 +56,14 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         results.setdefault((config, metric, side), []).append(result)
                 if not METRICS[metric].needs_qt:
-                    reference = "asyncio+pyqt6" if METRICS[metric].binding_reference else "asyncio"
-                    result = run_one(
-                        reference, metric, duration, timeout=60 + 10 * duration, clock=args.clock
-                    )
-                    results.setdefault(("reference", metric, "ref"), []).append(result)
+                    for reference in sorted(
+                        {reference_config(METRICS[metric], c) or "" for c in args.configs}
+                    ):
+                        if reference:
+                            result = run_one(
+                                reference, metric, duration, timeout=60 + 10 * duration, clock=args.clock
+                            )
+                            results.setdefault((reference, metric, "ref"), []).append(result)
             print(f"run {run}/{args.runs} done", file=sys.stderr, flush=True)
     finally:
         if original is None:
@@ -73,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|")
     for metric in args.metrics:
         for value in METRICS[metric].values:
-            ref = _median(results.get(("reference", metric, "ref"), []), value.key)
             for config in args.configs:
+                reference = reference_config(METRICS[metric], config) or ""
+                ref = _median(results.get((reference, metric, "ref"), []), value.key)
                 a = _median(results.get((config, metric, "A"), []), value.key)
                 b = _median(results.get((config, metric, "B"), []), value.key)
                 ratio = f"{b / a:.3f}" if a and b else "n/a"
