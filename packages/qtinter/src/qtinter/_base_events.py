@@ -60,20 +60,25 @@ SPIN_LIMIT = 0.001
 class WaitGate:
     """Wraps the loop's selector (or proactor): the one place where the loop waits for I/O.
 
-    Outside Qt-driven iterations ``select`` is the wrapped one. While :attr:`driven`, a wait longer
-    than :data:`SPIN_LIMIT` becomes a non-blocking poll, and :attr:`would_block` records that asyncio
-    wanted to wait and nothing was ready: the pump then hands control back to Qt.
+    ``select`` is an attribute, not a method: outside Qt-driven iterations, and in driven iterations
+    that start with callbacks ready (asyncio then polls without waiting), it is the wrapped selector's
+    own ``select``, so those iterations pay no extra Python frame. For the other driven iterations the
+    pump sets it to :meth:`gated_select`, where a wait longer than :data:`SPIN_LIMIT` becomes a
+    non-blocking poll and :attr:`would_block` records that asyncio wanted to wait and nothing was
+    ready: the pump then hands control back to Qt.
     """
 
-    __slots__ = ("driven", "inner", "would_block")
+    __slots__ = ("gated", "inner", "inner_select", "select", "would_block")
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self.driven = False
         self.would_block = False
+        self.inner_select: Callable[..., Any] = getattr(inner, "select", None) or self.gated_select
+        self.gated: Callable[..., Any] = self.gated_select  # bound once: the pump swaps it in often
+        self.select: Callable[..., Any] = self.inner_select
 
-    def select(self, timeout: float | None = None) -> Any:
-        if self.driven and (timeout is None or timeout > SPIN_LIMIT):
+    def gated_select(self, timeout: float | None = None) -> Any:
+        if timeout is None or timeout > SPIN_LIMIT:
             events = self.inner.select(0)
             if not events:
                 self.would_block = True
@@ -424,26 +429,29 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
             raise KeyboardInterrupt
         self._qi_pumped = True
         gate = self._qi_gate
+        inner_select = gate.inner_select
+        gated_select = gate.gated
+        ready = self._ready
+        modal = self._qi_modal_queue
         run_once = self._qi_stock_run_once
         clock = time.monotonic
         sigint = self._qi_sigint
         deadline = clock() + PUMP_BUDGET
+        count = 0
         self._qi_pumping = True
-        gate.driven = True
+        gate.would_block = False
         try:
             while True:
-                gate.would_block = False
+                # With callbacks ready asyncio polls without waiting: no gate needed.
+                gate.select = inner_select if ready else gated_select
                 run_once()
-                if (
-                    self._stopping
-                    or gate.would_block
-                    or self._qi_modal_queue
-                    or sigint.pending
-                    or clock() >= deadline
-                ):
+                if gate.would_block or self._stopping or modal or sigint.pending:
+                    break
+                count += 1
+                if not count & 7 and clock() >= deadline:  # the clock every 8 iterations
                     break
         finally:
-            gate.driven = False
+            gate.select = inner_select
             self._qi_pumping = False
             if self._qi_io_muted:
                 self._qi_io_muted = False

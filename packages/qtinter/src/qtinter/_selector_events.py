@@ -47,7 +47,7 @@ class _SelectorGate(WaitGate, selectors.BaseSelector):
     def get_map(self) -> Any:
         return self.inner.get_map()
 
-    # select() and close() are WaitGate's (first in the MRO): no extra frame per iteration.
+    # select (an attribute) and close() are WaitGate's (first in the MRO).
 
 
 class _SnapshotSelectWaiter(BlockingWaiter):
