@@ -16,7 +16,7 @@ import nox
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["tests", "tests_qt", "lint", "types", "install"]
+nox.options.sessions = ["tests", "tests_qt", "lint", "types", "install", "stress"]
 
 #: Python versions the VapourSynth packages support (VapourSynth wheels exist for 3.12+).
 VS_PYTHONS = ["3.12", "3.13"]
@@ -280,3 +280,17 @@ def install(session: nox.Session) -> None:
             f"import importlib.metadata as m; assert m.version({package!r}) == {version!r}",
             external=True,
         )
+
+
+@nox.session(python=VS_PYTHONS[0])
+def stress(session: nox.Session) -> None:
+    """Stress and fault tests (tests/stress/, a few minutes): thread floods into a guest-mode loop,
+    thousands of environments, shutdown with frames in flight, Ctrl+C, errors in slots, frame
+    callbacks and scripts, script reloads. Each scenario runs in a child process with a time limit."""
+    session.install("-e", CORE, "-e", QTINTER, "-e", f"{VSENGINE_QT}[pyqt6]", *TEST_DEPS)
+    session.run(
+        "pytest",
+        "tests/stress",
+        *session.posargs,
+        env={"QT_QPA_PLATFORM": "offscreen", "QTINTERBINDING": "PyQt6"},
+    )
