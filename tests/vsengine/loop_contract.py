@@ -10,7 +10,9 @@ To test an adapter, implement a :class:`LoopRunner` for it and subclass :class:`
 A runner runs the real event loop in the test's thread with the adapter attached
 (``set_loop``), calls a *scenario* on the loop thread and keeps the loop running until the
 future the scenario returns is done. Runners of loops that can ``await`` (asyncio, trio, anyio,
-qtinter) also implement :meth:`LoopRunner.run_async` and set ``supports_async``.
+qtinter) also implement :meth:`LoopRunner.run_async` and set ``supports_async``. Runners of loops
+whose ``from_thread`` runs inline when called on the loop thread (Qt) set
+``runs_inline_on_loop_thread``; the contract then checks that behaviour instead of scheduling.
 
 The tests use real VapourSynth cores (through their own policy), real threads and real frames.
 This module has no dependency on any event-loop library, so other packages (vsengine-qt) can

@@ -61,7 +61,11 @@ class EventLoop:
         """Called by :func:`set_loop` when another loop replaces this one."""
 
     def from_thread[**P, R](self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
-        """Run ``func`` on the event loop, soon. Must be safe to call from any thread."""
+        """Run ``func`` on the event loop, soon. Must be safe to call from any thread.
+
+        It never blocks the caller. Called on the loop's own thread it may run ``func`` inline
+        (returning a completed future) or schedule it like any other call.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement from_thread().")
 
     def to_thread[**P, R](self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
