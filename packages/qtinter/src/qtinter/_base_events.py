@@ -501,7 +501,7 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
             driver.arm(now, 0.0)
             return
         if self._scheduled:
-            driver.arm(now, self._scheduled[0].when() - now)
+            driver.arm_for(now, self._scheduled[0].when())
         else:
             driver.disarm()
         self._qi_hook()
