@@ -209,7 +209,7 @@ class AnyIOLoop(EventLoop):
                     with contextlib.suppress(RuntimeError):  # the loop has closed
                         call_soon_threadsafe(event.set)
 
-            future.add_done_callback(wake)
+            Future.add_done_callback(future, wake)  # plain: `wake` needs no environment
             try:
                 await event.wait()
             except anyio.get_cancelled_exc_class():

@@ -126,7 +126,7 @@ class TrioEventLoop(EventLoop):
                 with contextlib.suppress(trio.RunFinishedError):
                     token.run_sync_soon(event.set)
 
-            future.add_done_callback(wake)
+            Future.add_done_callback(future, wake)  # plain: `wake` needs no environment
             try:
                 await event.wait()
             except trio.Cancelled:
