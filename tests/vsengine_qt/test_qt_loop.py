@@ -50,6 +50,7 @@ class GuestRunner(LoopRunner):
     """Qt's loop runs (``app.exec()``) with asyncio as its guest: how a Qt application uses vsengine-qt."""
 
     supports_async = True
+    runs_inline_on_loop_thread = True  # QtEventLoop.from_thread on the Qt thread runs at once
 
     def __init__(self, app: QtWidgets.QApplication) -> None:
         self.app = app
@@ -94,6 +95,7 @@ class OwnerRunner(LoopRunner):
     """asyncio.run(..., loop_factory=qtinter.new_event_loop): asyncio drives Qt's loop."""
 
     supports_async = True
+    runs_inline_on_loop_thread = True
 
     def run[T](self, scenario: Callable[[EventLoop], Future[T]], *, timeout: float = TIMEOUT) -> T:
         async def main() -> T:
@@ -120,32 +122,13 @@ class OwnerRunner(LoopRunner):
         return asyncio.run(main(), loop_factory=qtinter.new_event_loop)
 
 
-class QtContract(LoopContract):
-    def test_cancelled_from_thread_never_runs(self, runner: LoopRunner) -> None:
-        """The contract's version schedules from the loop thread and cancels before the work starts; on
-        the Qt thread from_thread runs inline (issue 6), so the work is scheduled from a worker while
-        the Qt thread is busy, and cancelled before the Qt thread gets to it."""
-
-        def scenario(loop: EventLoop) -> Future[tuple[bool, list[str]]]:
-            ran: list[str] = []
-            future = in_thread(lambda: loop.from_thread(ran.append, "ran")).result(TIMEOUT)
-            cancelled = future.cancel()  # the Qt thread is still in this function: it cannot have run
-            result: UnifiedFuture[tuple[bool, list[str]]] = UnifiedFuture()
-            in_thread(lambda: loop.from_thread(lambda: None).result(TIMEOUT)).add_done_callback(
-                lambda _: result.set_result((cancelled, list(ran)))
-            )
-            return result
-
-        assert runner.run(scenario) == (True, [])
-
-
-class TestQtEventLoopGuestContract(QtContract):
+class TestQtEventLoopGuestContract(LoopContract):
     @pytest.fixture
     def runner(self, qapp: QtWidgets.QApplication) -> LoopRunner:
         return GuestRunner(qapp)
 
 
-class TestQtEventLoopOwnerContract(QtContract):
+class TestQtEventLoopOwnerContract(LoopContract):
     @pytest.fixture
     def runner(self, qapp: QtWidgets.QApplication) -> LoopRunner:
         return OwnerRunner()

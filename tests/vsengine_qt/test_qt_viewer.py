@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import weakref
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ from vsqt_helpers import STEP_TIMEOUT, run, wait_for_signal
 
 from vsengine.loops import NO_LOOP, get_loop
 from vsengine_qt import PreviewWindow, setup
-from vsengine_qt._qt import QtCore, QtGui, QtWidgets, exec_
+from vsengine_qt._qt import BINDING, QtCore, QtGui, QtWidgets, exec_
 from vsengine_qt._testclip import BARS, HEIGHT, MARKER_PERIOD, STRIP_HEIGHT, marker_frame
 
 if TYPE_CHECKING:
@@ -279,3 +280,35 @@ def test_reload_while_the_script_still_runs(policy: Policy, tmp_path: Path) -> N
 
     assert run(main()) == (9, True)
     gc.collect()  # an undisposed environment would raise a ResourceWarning (an error here)
+
+
+def test_keyboard_shortcuts(policy: Policy) -> None:
+    """Right/Left step one frame, F5 reloads, Space plays and pauses (real key events)."""
+    qt_test = importlib.import_module(f"{BINDING}.QtTest").QTest
+    key = QtCore.Qt.Key
+
+    async def main() -> list[object]:
+        window = await open_window(policy)
+        window.activateWindow()
+        try:
+            await wait_for_signal(window.frameShown)
+            seen: list[object] = []
+            qt_test.keyClick(window, key.Key_Right)
+            seen.append((await wait_for_signal(window.frameShown))[0])
+            qt_test.keyClick(window, key.Key_Left)
+            seen.append((await wait_for_signal(window.frameShown))[0])
+            old = window.source
+            assert old is not None
+            qt_test.keyClick(window, key.Key_F5)
+            await wait_for_signal(window.loaded)
+            seen.append(old.disposed)
+            qt_test.keyClick(window, key.Key_Space)
+            await wait_for_signal(window.frameShown)
+            seen.append(window.playing)
+            qt_test.keyClick(window, key.Key_Space)
+            seen.append(window.playing)
+            return seen
+        finally:
+            window.close()
+
+    assert run(main()) == [1, 0, True, True, False]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import operator
 import threading
 import time
 import weakref
@@ -55,6 +56,16 @@ def default_prefetch() -> int:
     except Exception:  # no environment is current
         threads = 4
     return max(4, 2 * threads)
+
+
+def _frame_number(value: object, name: str) -> int:
+    """``value`` as an int, or a TypeError that names the parameter (bools are refused too)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got bool")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
 
 
 def _check_node(node: object) -> vs.VideoNode:
@@ -164,12 +175,10 @@ class FramePump:
         auto_release: bool = True,
     ) -> None:
         self._node = _check_node(node)
-        if prefetch is None:
-            prefetch = default_prefetch()
+        prefetch = default_prefetch() if prefetch is None else _frame_number(prefetch, "prefetch")
         if prefetch < 1:
             raise ValueError(f"prefetch must be at least 1, got {prefetch}")
-        if backlog is None:
-            backlog = 2 * prefetch
+        backlog = 2 * prefetch if backlog is None else _frame_number(backlog, "backlog")
         if backlog < prefetch:
             raise ValueError(f"backlog ({backlog}) must be at least prefetch ({prefetch})")
         self._prefetch = prefetch
@@ -239,9 +248,9 @@ class FramePump:
         """Drop whatever is in flight and deliver ``[start, end)`` from now on (``end``: the clip's end)."""
         if self._closed:
             raise RuntimeError("this frame pump is closed")
+        start = _frame_number(start, "start")
         num_frames = self._node.num_frames
-        if end is None:
-            end = num_frames
+        end = num_frames if end is None else _frame_number(end, "end")
         if not 0 <= start <= num_frames:
             raise IndexError(f"start frame {start} is outside the clip (0..{num_frames - 1})")
         if not start <= end <= num_frames:

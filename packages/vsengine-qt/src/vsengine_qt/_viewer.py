@@ -100,7 +100,14 @@ class PreviewWindow(QtWidgets.QWidget):
         self._prefetch = prefetch
         self._script = script
         self._output = output
-        self._loop = asyncio.get_running_loop()
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "PreviewWindow needs qtinter's asyncio loop running on the Qt thread: create it inside "
+                "vsengine_qt.setup() (guest mode around app.exec()) or in a coroutine run by "
+                "asyncio.run(..., loop_factory=qtinter.new_event_loop)"
+            ) from None
         self._source: Source | None = None
         self._still: FrameStream | None = None
         self._play_task: asyncio.Task[None] | None = None
