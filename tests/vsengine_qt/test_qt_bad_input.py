@@ -157,12 +157,6 @@ def test_setup_with_a_policy_already_registered(qapp: QtWidgets.QApplication) ->
         assert asyncio._get_running_loop() is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FrameStream.seek / vsengine_qt.frames do not check the types of start, end and prefetch: "
-    "seek('1') raises \"TypeError: '<=' not supported between instances of 'int' and 'str'\" (no "
-    "parameter named), frames(node, prefetch='x') likewise",
-)
 def test_seek_with_a_frame_number_of_the_wrong_type(clips: dict[str, Any]) -> None:
     """vq-seek-type"""
 
@@ -261,12 +255,6 @@ def test_load_source_of_a_missing_script(qapp: QtWidgets.QApplication) -> None:
     run(main())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PreviewWindow created without a running asyncio loop fails with asyncio's bare "
-    "'RuntimeError: no running event loop' (from asyncio.get_running_loop() in __init__), which names "
-    "neither the previewer nor the fix (create it inside vsengine_qt.setup() / a running qtinter loop)",
-)
 def test_preview_window_without_a_running_loop(qapp: QtWidgets.QApplication) -> None:
     """vq-preview-no-loop"""
     with Policy(GlobalStore()) as policy, pytest.raises(RuntimeError, match="setup"):
