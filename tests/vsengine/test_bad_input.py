@@ -225,13 +225,6 @@ def _child(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Policy.unregister() leaves its environments looking alive (disposed is False); env.use() and "
-    "env.core then silently make VapourSynth register its own standalone policy, which can never be "
-    "removed: every later Policy.register() fails with 'There is already a policy registered'. "
-    "Expected: a RuntimeError naming the unregistered policy, and no policy registered afterwards.",
-)
 def test_environment_of_an_unregistered_policy() -> None:
     """core-env-policy-unregistered (in a child: the bug poisons the process)."""
     result = _child(
@@ -256,50 +249,31 @@ def test_environment_of_an_unregistered_policy() -> None:
     assert "disposed: True policy registered: False" in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vsengine.video.frame/frames/render/planes do not check env=: a wrong type fails deep inside with "
-    "AttributeError (\"'str' object has no attribute 'alive'\") instead of a TypeError naming env=",
-)
 def test_env_of_the_wrong_type(env: ManagedEnvironment, clips: dict[str, Any]) -> None:
     """core-video-env-type"""
     with pytest.raises(TypeError, match="env"):
         video.frame(clips["video"], 0, "env")  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vsengine.video.frames/render do not validate prefetch/backlog: prefetch='4' raises "
-    "\"TypeError: '<=' not supported between instances of 'str' and 'int'\" (no parameter named) and "
-    "prefetch=-1 is accepted silently (vsengine_qt.frames raises ValueError for it)",
+@pytest.mark.parametrize("function", [video.frames, video.render])
+@pytest.mark.parametrize(
+    ("argument", "value", "error"),
+    [("prefetch", "4", TypeError), ("prefetch", -1, ValueError), ("backlog", "x", TypeError)],
 )
-@pytest.mark.parametrize("prefetch", ["4", -1])
 def test_prefetch_of_the_wrong_type_or_value(
-    env: ManagedEnvironment, clips: dict[str, Any], prefetch: Any
+    env: ManagedEnvironment, clips: dict[str, Any], function: Any, argument: str, value: Any, error: type
 ) -> None:
     """core-frames-prefetch"""
-    with pytest.raises((TypeError, ValueError), match="prefetch"):
-        video.frames(clips["video"], env, prefetch=prefetch)
+    with pytest.raises(error, match=argument):
+        function(clips["video"], env, **{argument: value})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vsengine.vpy.load_code(42) is accepted; the script then 'runs' and fails with "
-    "ExecutionError('script <vapoursynth code>: TypeError: compile() arg 1 must be a string...') instead of "
-    "a TypeError at the call that names the code argument",
-)
 def test_load_code_of_the_wrong_type(env: ManagedEnvironment) -> None:
     """core-load-code-type"""
     with pytest.raises(TypeError, match="code"):
         vpy.load_code(42, env)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Policy(store) does not check store: Policy(None) is accepted and fails later, far from the "
-    "mistake (\"AttributeError: 'NoneType' object has no attribute 'get_current_environment'\" when an "
-    "environment is used, plus a RuntimeWarning about an environment collected without destroy)",
-)
 def test_policy_with_no_store() -> None:
     """core-policy-store-type"""
     with pytest.raises(TypeError, match="EnvironmentStore"):

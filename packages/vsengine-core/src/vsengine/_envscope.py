@@ -24,6 +24,11 @@ def capture_environment(function_name: str, env: EnvironmentTypes | None) -> Env
     with `use_environment`.
     """
     if env is not None:
+        if not isinstance(env, ManagedEnvironment | vs.Environment):
+            raise TypeError(
+                f"{function_name}: env must be a vsengine.policy.ManagedEnvironment, a "
+                f"vapoursynth.Environment or None, got {type(env).__name__}"
+            )
         if env.disposed if isinstance(env, ManagedEnvironment) else not env.alive:
             raise RuntimeError(f"{function_name}: the environment passed as env= is already disposed")
         return env

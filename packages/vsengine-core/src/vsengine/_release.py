@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 import vapoursynth as vs
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from vsengine.policy import _ManagedPolicy
 
 __all__ = ["PendingRelease", "ReleaseQueue", "release_queue"]
@@ -96,10 +98,14 @@ class ReleaseQueue:
         with self._lock:
             self._pending = [entry for entry in self._pending if not self._try_release(entry)]
 
-    def flush(self, managed: _ManagedPolicy) -> None:
-        """Release every pending environment of ``managed`` now, even if still in use."""
+    def flush(self, managed: _ManagedPolicy, also: Iterable[PendingRelease] = ()) -> None:
+        """Release every pending environment of ``managed`` now, even if still in use.
+
+        ``also``: environments of ``managed`` that were never disposed (their policy is going away).
+        """
         with self._lock:
             mine = [entry for entry in self._pending if entry.managed is managed]
+            mine.extend(also)
             self._pending = [entry for entry in self._pending if entry.managed is not managed]
             for entry in mine:
                 reason = self._safe_in_use(entry)

@@ -234,8 +234,19 @@ class Policy:
     """
 
     def __init__(self, store: EnvironmentStore, flags_creation: int = 0) -> None:
+        candidate: object = store  # checked at run time whatever the annotation says
+        if not isinstance(candidate, EnvironmentStore) and not (
+            callable(getattr(candidate, "get_current_environment", None))
+            and callable(getattr(candidate, "set_current_environment", None))
+        ):
+            raise TypeError(
+                f"Policy(store): store must be a vsengine.policy.EnvironmentStore (such as GlobalStore(), "
+                f"ThreadLocalStore() or ContextVarStore()), got {type(store).__name__}"
+            )
         self.managed = _ManagedPolicy(store)
         self.flags_creation = flags_creation
+        #: Environments created by this policy and not disposed yet (they die with its registration).
+        self._environments: weakref.WeakSet[ManagedEnvironment] = weakref.WeakSet()
 
     def register(self) -> None:
         """Register this policy with VapourSynth (only one policy can be registered at a time)."""
@@ -244,11 +255,15 @@ class Policy:
     def unregister(self) -> None:
         """Unregister the policy.
 
-        Disposed environments whose release was still pending are released now; frames and nodes
-        that still refer to them become invalid (VapourSynth raises a clear error on use).
+        VapourSynth destroys every environment of the policy with it: environments not disposed
+        yet count as disposed from now on (using them raises ``RuntimeError``). Disposed
+        environments whose release was still pending are released now; frames and nodes that still
+        refer to them become invalid (VapourSynth raises a clear error on use).
         """
         api = self.api
-        release_queue.flush(self.managed)
+        live = [environment._policy_unregistered(api) for environment in list(self._environments)]
+        self._environments.clear()
+        release_queue.flush(self.managed, [entry for entry in live if entry is not None])
         api.unregister_policy()
 
     def __enter__(self) -> Self:
@@ -289,9 +304,11 @@ class Policy:
             handle = core.add_log_handler(_LogForwarder(logger))
             baseline = sys.getrefcount(core)
             del core
-        return ManagedEnvironment(
+        managed_environment = ManagedEnvironment(
             environment, data, self, logger=logger, _log_handle=handle, _baseline=baseline
         )
+        self._environments.add(managed_environment)
+        return managed_environment
 
 
 class _LogForwarder:
@@ -332,6 +349,8 @@ class ManagedEnvironment:
         self._log_handle = _log_handle
         self._baseline = _baseline
         self._final_outputs: MappingProxyType[int, vs.VideoOutputTuple | vs.AudioNode] = MappingProxyType({})
+        #: Why the environment is dead, for the error message (set by dispose or unregister).
+        self._death = "has been disposed"
         self.logger = logger if logger is not None else logging.getLogger(f"vsengine.env.{next(_env_ids)}")
 
     def __repr__(self) -> str:
@@ -341,12 +360,12 @@ class ManagedEnvironment:
     def _alive_data(self) -> vs.EnvironmentData:
         data = self._data
         if data is None:
-            raise RuntimeError(f"{self!r} has been disposed.")
+            raise RuntimeError(f"{self!r} {self._death}.")
         return data
 
     @property
     def disposed(self) -> bool:
-        """True once :meth:`dispose` has been called."""
+        """True once :meth:`dispose` has been called or the environment's policy was unregistered."""
         return self._data is None
 
     @property
@@ -404,6 +423,7 @@ class ManagedEnvironment:
             if data is None:
                 return
             self._data = None
+        self._policy._environments.discard(self)
         managed = self._policy.managed
         api = managed._api
         managed.mark_disposed(data)
@@ -418,6 +438,29 @@ class ManagedEnvironment:
             PendingRelease(data, api, managed, self._log_handle, self._baseline, self.logger.name)
         )
         self._log_handle = None
+
+    def _policy_unregistered(self, api: vs.EnvironmentPolicyAPI) -> PendingRelease | None:
+        """Mark the environment dead: its policy is being unregistered, which destroys its core.
+
+        Called by :meth:`Policy.unregister` while the policy is still registered; returns the
+        release it must carry out (None: the environment was disposed already).
+        """
+        with self._lock:
+            data = self._data
+            if data is None:
+                return None
+            self._data = None
+            self._death = (
+                "has been disposed: its Policy was unregistered, which destroyed its core "
+                "(create a new environment after registering a policy again)"
+            )
+        managed = self._policy.managed
+        managed.mark_disposed(data)
+        with contextlib.suppress(vs.Error, RuntimeError), managed.inline(data):
+            self._final_outputs = MappingProxyType(dict(vs.get_outputs()))
+        entry = PendingRelease(data, api, managed, self._log_handle, self._baseline, self.logger.name)
+        self._log_handle = None
+        return entry
 
     def __enter__(self) -> Self:
         return self

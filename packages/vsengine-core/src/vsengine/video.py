@@ -82,8 +82,8 @@ def frames(
     """Iterates over every frame of `node`, in order, requesting frames ahead of the consumer.
 
     Args:
-        prefetch: how many frame requests may run at once; 0 (or less) means the number of
-            threads of the core.
+        prefetch: how many frame requests may run at once; 0 means the number of threads of
+            the core.
         backlog: how many frames may be requested or finished ahead of the consumer; None means
             three times `prefetch`, anything below `prefetch` means `prefetch`.
         close: close each frame when the consumer moves on to the next one (and every frame the
@@ -91,8 +91,14 @@ def frames(
             at inside the loop body: it releases frame memory at once.
 
     Works with ``for`` (blocking) and ``async for`` (through the current event loop).
+
+    Raises:
+        TypeError: `node` is not a video node, `prefetch` is not an int or `backlog` is neither
+            an int nor None.
+        ValueError: `prefetch` is negative.
     """
     _check_node("frames", node)
+    _check_read_ahead("frames", prefetch, backlog)
     environment = capture_environment("vsengine.video.frames", env)
     window, limit = _window(environment, prefetch, backlog)
     futures: Generator[Future[vs.VideoFrame]] = read_ahead(
@@ -126,10 +132,13 @@ def render(
     once.
 
     Raises:
+        TypeError: `prefetch` is not an int or `backlog` is neither an int nor None.
+        ValueError: `prefetch` is negative.
         ValueError: ``y4m=True`` and the clip cannot be written as Y4M: float samples, RGB,
             variable format or variable size.
     """
     _check_node("render", node)
+    _check_read_ahead("render", prefetch, backlog)
     header = y4m_header(node) if y4m else None
     environment = capture_environment("vsengine.video.render", env)
     window, limit = _window(environment, prefetch, backlog)
@@ -180,8 +189,25 @@ def _check_planes(selected: Iterable[int], num_planes: int) -> None:
             raise IndexError(f"plane {p} is out of range: the frame has {num_planes} planes")
 
 
+def _check_read_ahead(function: str, prefetch: object, backlog: object) -> None:
+    """Rejects a `prefetch` or `backlog` of the wrong type or value before anything is requested."""
+    if isinstance(prefetch, bool) or not isinstance(prefetch, int):
+        raise TypeError(
+            f"vsengine.video.{function}(): prefetch must be an int, got {type(prefetch).__name__}"
+        )
+    if prefetch < 0:
+        raise ValueError(
+            f"vsengine.video.{function}(): prefetch must be at least 0 (0: the core's thread count), "
+            f"got {prefetch}"
+        )
+    if backlog is not None and (isinstance(backlog, bool) or not isinstance(backlog, int)):
+        raise TypeError(
+            f"vsengine.video.{function}(): backlog must be an int or None, got {type(backlog).__name__}"
+        )
+
+
 def _window(env: EnvironmentTypes, prefetch: int, backlog: int | None) -> tuple[int, int]:
-    if prefetch <= 0:
+    if prefetch == 0:
         with use_environment(env):
             prefetch = vs.core.num_threads
     if backlog is None:

@@ -348,7 +348,15 @@ def load_code(
     """Like `load_script`, for source code (or a code object) instead of a file.
 
     `filename` names the code in tracebacks and error messages.
+
+    Raises:
+        TypeError: `code` is not a str, bytes or code object.
     """
+    if not isinstance(code, str | bytes | types.CodeType):
+        raise TypeError(
+            f"vsengine.vpy.load_code(): code must be source code (str or bytes) or a code object, "
+            f"got {type(code).__name__}"
+        )
     if isinstance(code, types.CodeType):
         compiled = code
 
