@@ -270,13 +270,6 @@ def test_owner_mode_without_an_application() -> None:
     assert "never awaited" not in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="qtinter counts a binding blocked with sys.modules[name] = None (Python's way to make a module "
-    "unimportable) as imported: with one binding imported and the others set to None, it raises 'several "
-    "Qt bindings are imported' instead of choosing the imported one (_bindings checks "
-    "`name in sys.modules`, not for a module object)",
-)
 def test_a_blocked_binding_is_not_an_imported_one() -> None:
     """qt-binding-blocked"""
     others = [b for b in ("PyQt5", "PyQt6", "PySide2", "PySide6") if b != BINDING]

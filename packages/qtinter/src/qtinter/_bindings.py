@@ -15,6 +15,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import ModuleType
 
 __all__ = ["BINDING", "SUPPORTED_BINDINGS", "QtCore", "select_binding"]
@@ -31,7 +32,7 @@ TYPECHECK_PYSIDE6 = False
 
 
 def select_binding(
-    modules: dict[str, ModuleType] | None = None, environ: dict[str, str] | None = None
+    modules: Mapping[str, ModuleType | None] | None = None, environ: dict[str, str] | None = None
 ) -> str:
     """Return the name of the binding qtinter should use (see the module docstring).
 
@@ -40,7 +41,8 @@ def select_binding(
     """
     modules = sys.modules if modules is None else modules
     environ = dict(os.environ) if environ is None else environ
-    imported = [name for name in SUPPORTED_BINDINGS if name in modules]
+    # ``sys.modules[name] = None`` is how a module is blocked from being imported: not imported.
+    imported = [name for name in SUPPORTED_BINDINGS if modules.get(name) is not None]
     choices = ", ".join(SUPPORTED_BINDINGS)
     if len(imported) == 1:
         return imported[0]
