@@ -311,6 +311,28 @@ def test_unregister_releases_pending_environments(caplog: pytest.LogCaptureFixtu
         _ = frame.props
 
 
+def test_unregister_destroys_the_environments_left_alive() -> None:
+    with Policy(GlobalStore()) as policy:
+        env = policy.new_environment()
+        destroyed = destroyed_event(env)
+        with env.use():
+            clip = vs.core.std.BlankClip(length=3)
+            clip.set_output(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "collected without destroy_environment"
+            policy.unregister()
+        assert destroyed.is_set()  # through destroy_environment, with its lifecycle callbacks
+        assert env.disposed
+        assert env.outputs[0].clip is clip  # what it had, as after dispose()
+        with pytest.raises(RuntimeError, match="its Policy was unregistered"):
+            _ = env.core
+        assert not vs.has_policy()  # nothing registered VapourSynth's standalone policy
+        env.dispose()  # still idempotent
+        policy.register()  # so that the context manager can unregister again
+        with policy.new_environment() as fresh, fresh.use():
+            assert vs.core.std.BlankClip(length=1).num_frames == 1
+
+
 # -- logging and creation flags ---------------------------------------------------------------------
 
 
