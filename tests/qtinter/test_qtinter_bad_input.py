@@ -242,14 +242,6 @@ def test_guest_mode_without_an_application() -> None:
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="asyncio.run(loop_factory=) is Python 3.12+")
-@pytest.mark.xfail(
-    strict=True,
-    reason="asyncio.run(main(), loop_factory=qtinter.new_event_loop) without a QCoreApplication: the "
-    "'needs a QCoreApplication' check runs in run_until_complete, after asyncio.Runner.run already "
-    "created the main task; Runner.close() then calls run_until_complete(gather(...)) to cancel it, which "
-    "fails the same check: the RuntimeError is raised twice (chained), the task is destroyed pending "
-    "('Task was destroyed but it is pending!') and the coroutine is never awaited",
-)
 def test_owner_mode_without_an_application() -> None:
     """qt-owner-no-app"""
     result = _child(

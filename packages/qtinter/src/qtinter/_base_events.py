@@ -124,6 +124,7 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
         self._qi_qloop: Any = None  # the QEventLoop of owner mode while it runs
         self._qi_exit_requested = False
         self._qi_pending_exc: BaseException | None = None
+        self._qi_refused = False  # owner mode was refused for want of a QCoreApplication
         self._qi_modal_queue: collections.deque[Callable[[], object]] = collections.deque()
         self._qi_old_agen_hooks: Any = None
         self._qi_sigint = SigintGuard(lambda: self._qi_pumping, self._qi_keep_wakeup_fd)
@@ -191,6 +192,16 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
         # Check before asyncio wraps a coroutine in a task that would then never run (unless a
         # subclass gives guest mode a run_forever of its own, which then decides).
         own_run_forever = type(self).run_forever is QiBaseEventLoop.run_forever
+        if self._qi_refused and self._qi_mode is QiLoopMode.OWNER and _qt.app_instance() is None:
+            # The clean-up after a refused start (asyncio.Runner.close() cancels the main task and
+            # shuts down async generators and the executor) needs no Qt: it runs natively instead
+            # of failing the same check again and leaving the main task pending.
+            self._check_closed()
+            self._qi_mode = QiLoopMode.NATIVE
+            try:
+                return super().run_until_complete(future)
+            finally:
+                self._qi_mode = QiLoopMode.OWNER
         self._qi_check_can_run(guest=own_run_forever)
         return super().run_until_complete(future)
 
@@ -354,6 +365,8 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
     # -- driving ---------------------------------------------------------------------------------
     def _qi_check_can_host(self) -> None:
         if _qt.app_instance() is None:
+            if self._qi_mode is QiLoopMode.OWNER:
+                self._qi_refused = True
             raise RuntimeError(
                 f"a qtinter loop in {self._qi_mode.name} mode needs a QCoreApplication: create the "
                 "application (e.g. QApplication([])) before running the loop, or use QiLoopMode.NATIVE"

@@ -189,7 +189,11 @@ async def _guarded(
     """
     try:
         return await coro
-    except Exception:
+    except asyncio.CancelledError:
+        raise  # a cancelled slot task is not an error
+    except BaseException:
+        # SystemExit and KeyboardInterrupt too: report() retrieves them, so asyncio never logs
+        # "Task exception was never retrieved" for a slot that ended the app.
         task = asyncio.current_task(loop)
         if task is not None:
             task.add_done_callback(report)
