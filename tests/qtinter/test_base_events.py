@@ -653,3 +653,25 @@ def test_wake_up_hooks_never_replace_what_the_application_set_on_the_loop() -> N
         assert calls  # asyncio's own scheduling went through the application's attribute
     finally:
         loop.close()
+
+
+def test_a_loop_closes_after_the_application_is_gone() -> None:
+    # A script that never closes its loop: the application is destroyed first, then the loop is
+    # closed (explicitly here; by BaseEventLoop.__del__ at exit otherwise). Closing must not fail
+    # on the Qt objects that died with the application.
+    result = run_script(
+        SCRIPT_PRELUDE
+        + """
+import gc
+app = QtCore.QCoreApplication([])
+loop = qtinter.new_event_loop()
+loop.run_until_complete(asyncio.sleep(0.01))
+del app
+gc.collect()
+loop.close()
+print("closed:", loop.is_closed())
+"""
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "closed: True"
+    assert "Exception ignored" not in result.stderr

@@ -229,12 +229,17 @@ class QtDriver:
             self._watcher.close()
             self._watcher = None
         objects = [self._timer, self._notifier, self._dispatcher_anchor]
-        if same_thread:
-            self.disarm()
-            if self._notifier is not None:
-                self._notifier.setEnabled(False)
-        else:
-            for obj in objects:
-                if obj is not None:
-                    obj.deleteLater()
+        try:
+            if same_thread:
+                self.disarm()
+                if self._notifier is not None:
+                    self._notifier.setEnabled(False)
+            else:
+                for obj in objects:
+                    if obj is not None:
+                        obj.deleteLater()
+        except RuntimeError:
+            # The C++ objects died with the QCoreApplication (PyQt: "wrapped C/C++ object ... has
+            # been deleted", PySide: "Internal C++ object ... already deleted"): nothing to release.
+            pass
         self._timer = self._notifier = self._dispatcher_anchor = None
