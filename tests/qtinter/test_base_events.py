@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -178,6 +179,39 @@ def test_qt_keeps_dispatching_its_events_while_asyncio_is_saturated(mode: str) -
             timer.stop()
 
     assert run(mode, main) > 0
+
+
+@MODES
+def test_qt_gets_its_turn_after_every_iteration_longer_than_the_budget(mode: str) -> None:
+    # An iteration that alone uses up the pump's time budget (a callback that computes for 10 ms)
+    # must be followed by a Qt turn: a pump that looked at the clock only every few iterations let
+    # several such iterations run back to back and starved Qt for hundreds of milliseconds.
+    async def main() -> list[int]:
+        ticks = [0]
+        timer = make_timer(0, lambda: ticks.__setitem__(0, ticks[0] + 1))
+        runs_between_ticks: list[int] = []
+        last = [-1]
+
+        def busy() -> None:
+            if ticks[0] == last[0]:
+                runs_between_ticks[-1] += 1
+            else:
+                last[0] = ticks[0]
+                runs_between_ticks.append(1)
+            end = time.perf_counter() + 0.010
+            while time.perf_counter() < end:
+                pass
+
+        try:
+            for _ in range(12):
+                asyncio.get_running_loop().call_soon(busy)
+                await asyncio.sleep(0)
+            return runs_between_ticks
+        finally:
+            timer.stop()
+
+    runs_between_ticks = run(mode, main)
+    assert max(runs_between_ticks) == 1, runs_between_ticks
 
 
 @MODES

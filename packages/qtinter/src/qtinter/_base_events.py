@@ -450,7 +450,6 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
         clock = time.monotonic
         sigint = self._qi_sigint
         deadline = clock() + PUMP_BUDGET
-        count = 0
         self._qi_pumping = True
         gate.would_block = False
         try:
@@ -460,8 +459,10 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
                 run_once()
                 if gate.would_block or self._stopping or modal or sigint.pending:
                     break
-                count += 1
-                if not count & 7 and clock() >= deadline:  # the clock every 8 iterations
+                # The clock every iteration: one iteration can run many slow callbacks, and
+                # reading it only every few iterations starved Qt (a 250 ms gap measured with
+                # 40 ready 0.5 ms callbacks); a read costs well under 1% of an iteration.
+                if clock() >= deadline:
                     break
         finally:
             gate.select = inner_select
