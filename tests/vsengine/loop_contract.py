@@ -21,6 +21,7 @@ import it: put this directory on ``sys.path`` and ``from loop_contract import ..
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import threading
@@ -58,6 +59,25 @@ class AsyncTools(ABC):
     @abstractmethod
     async def cancel_after(self, seconds: float, func: Callable[[], Awaitable[object]]) -> bool:
         """Run ``func()``; cancel it natively after ``seconds``. True if it was cancelled."""
+
+
+class AsyncIOTools(AsyncTools):
+    """The tools for loops that run asyncio (the asyncio adapter, a qtinter loop, AnyIO's asyncio)."""
+
+    cancelled_exc = asyncio.CancelledError
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def cancel_after(self, seconds: float, func: Callable[[], Awaitable[object]]) -> bool:
+        async def run() -> None:
+            await func()
+
+        try:
+            await asyncio.wait_for(run(), seconds)
+        except TimeoutError:
+            return True
+        return False
 
 
 class LoopRunner(ABC):

@@ -9,33 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import vapoursynth as vs
-from loop_contract import TIMEOUT, AsyncTools, LoopContract, LoopRunner, in_thread
+from loop_contract import TIMEOUT, AsyncIOTools, AsyncTools, LoopContract, LoopRunner, in_thread
 
 from vsengine.adapters.asyncio import AsyncIOLoop
 from vsengine.futures import UnifiedFuture
 from vsengine.loops import NO_LOOP, Cancelled, EventLoop, get_loop, set_loop
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine
+    from collections.abc import Callable, Coroutine
 
     from vsengine.policy import ManagedEnvironment
-
-
-class AsyncIOTools(AsyncTools):
-    cancelled_exc = asyncio.CancelledError
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-    async def cancel_after(self, seconds: float, func: Callable[[], Awaitable[object]]) -> bool:
-        async def run() -> None:
-            await func()
-
-        try:
-            await asyncio.wait_for(run(), seconds)
-        except TimeoutError:
-            return True
-        return False
 
 
 class AsyncIORunner(LoopRunner):

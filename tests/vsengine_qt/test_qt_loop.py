@@ -22,28 +22,11 @@ from vsengine_qt import QtEventLoop, setup
 from vsengine_qt._qt import QtCore, QtWidgets, exec_
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vsengine"))
-from loop_contract import TIMEOUT, AsyncTools, LoopContract, LoopRunner, in_thread
+from loop_contract import TIMEOUT, AsyncIOTools, AsyncTools, LoopContract, LoopRunner, in_thread
 from vsqt_helpers import run
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine
-
-
-class AsyncIOTools(AsyncTools):
-    cancelled_exc = asyncio.CancelledError
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-    async def cancel_after(self, seconds: float, func: Callable[[], Awaitable[object]]) -> bool:
-        async def run_it() -> None:
-            await func()
-
-        try:
-            await asyncio.wait_for(run_it(), seconds)
-        except TimeoutError:
-            return True
-        return False
+    from collections.abc import Callable, Coroutine
 
 
 class GuestRunner(LoopRunner):
