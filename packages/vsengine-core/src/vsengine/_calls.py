@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
     from concurrent.futures import Future
 
-__all__ = ["CancelledTypes", "run_into"]
+__all__ = ["CancelledTypes", "await_into", "run_into"]
 
 type CancelledTypes = type[BaseException] | tuple[type[BaseException], ...]
 
@@ -35,5 +35,30 @@ def run_into[R](
         future.set_exception(Cancelled())
     except BaseException as exc:
         future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+async def await_into[R](
+    future: Future[R], func: Callable[[], Awaitable[R]], native_cancelled: CancelledTypes = _NeverRaised
+) -> None:
+    """The task-side counterpart of `run_into`: await ``func()`` and settle ``future`` with its outcome.
+
+    The native cancellation is stored as :class:`vsengine.loops.Cancelled` and re-raised, and so is
+    any other exception that is not an :class:`Exception` (the task must still end with it).
+    """
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        result = await func()
+    except native_cancelled:
+        from vsengine.loops import Cancelled
+
+        future.set_exception(Cancelled())
+        raise
+    except BaseException as exc:
+        future.set_exception(exc)
+        if not isinstance(exc, Exception):
+            raise
     else:
         future.set_result(result)

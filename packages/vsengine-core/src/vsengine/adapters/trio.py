@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from vsengine._calls import run_into
+from vsengine._calls import await_into, run_into
 from vsengine.loops import Cancelled, EventLoop
 
 if TYPE_CHECKING:
@@ -69,20 +69,8 @@ class TrioEventLoop(EventLoop):
         future: Future[R] = Future()
         call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
 
-        async def run() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                result = await trio.to_thread.run_sync(call, limiter=self.limiter)
-            except trio.Cancelled:
-                future.set_exception(Cancelled())
-                raise
-            except BaseException as exc:
-                future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-            else:
-                future.set_result(result)
+        in_thread = functools.partial(trio.to_thread.run_sync, call, limiter=self.limiter)
+        run = functools.partial(await_into, future, in_thread, trio.Cancelled)
 
         def spawn() -> None:
             try:
