@@ -260,6 +260,39 @@ def test_interleaved_qt_code_wakes_the_sleeping_guest_loop() -> None:
     assert sorted(events[1:]) == sorted(["slept", "call_soon from Qt", "call_later from Qt"])
 
 
+@MODES
+def test_a_call_soon_the_application_set_on_the_loop_survives_its_sleeps(mode: str) -> None:
+    # The loop's wake-up hooks must never replace (and then delete) an attribute the application put
+    # on the loop instance, e.g. unittest.mock.patch.object(loop, "call_soon", wraps=...).
+    async def main() -> tuple[bool, list[str]]:
+        loop = asyncio.get_running_loop()
+        calls: list[str] = []
+        stock = loop.call_soon
+
+        def recording_call_soon(callback: Any, *args: Any, context: Any = None) -> asyncio.Handle:
+            calls.append(getattr(callback, "__name__", "?"))
+            return stock(callback, *args, context=context)
+
+        loop.call_soon = recording_call_soon  # type: ignore[method-assign]
+        try:
+            ran = loop.create_future()
+
+            def from_qt() -> None:
+                ran.set_result(None)
+
+            timer = make_timer(10, lambda: loop.call_soon(from_qt), single_shot=True)
+            await asyncio.sleep(0.05)  # asleep when the Qt timer fires
+            await ran
+            del timer
+            return loop.call_soon is recording_call_soon, calls
+        finally:
+            del loop.call_soon
+
+    kept, calls = run(mode, main)
+    assert kept
+    assert "from_qt" in calls
+
+
 def test_stop_from_qt_code_ends_guest_mode_and_start_resumes_it() -> None:
     loop = qtinter.new_event_loop()
     try:

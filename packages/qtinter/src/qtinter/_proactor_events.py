@@ -26,8 +26,8 @@ class QiBaseProactorEventLoop(QiBaseEventLoop, proactor_events.BaseProactorEvent
     def __init__(self, proactor: Any) -> None:
         super().__init__(proactor)
         # _run_once waits through self._selector (the proactor); put the gate in between.
-        self._qi_gate = WaitGate(self._proactor)
-        self._selector = self._qi_gate
+        self._qi.gate = WaitGate(self._proactor)
+        self._selector = self._qi.gate
 
     def _qi_make_waiter(self) -> BlockingWaiter:
         raise NotImplementedError("a proactor loop needs a platform waiter")

@@ -57,14 +57,15 @@ class _SnapshotSelectWaiter(BlockingWaiter):
     thread, so the helper never touches the selector while the loop changes it.
     """
 
-    def __init__(self, loop: QiBaseSelectorEventLoop) -> None:
+    def __init__(self, loop: QiBaseSelectorEventLoop, selector: selectors.BaseSelector) -> None:
         self._loop = loop
+        self._selector = selector
         self._snapshot: tuple[list[int], list[int]] = ([], [])
 
     def prepare(self) -> None:
         readers: list[int] = []
         writers: list[int] = []
-        for key in self._loop._qi_gate.get_map().values():
+        for key in self._selector.get_map().values():
             if key.events & selectors.EVENT_READ:
                 readers.append(key.fd)
             if key.events & selectors.EVENT_WRITE:
@@ -94,14 +95,10 @@ class _SnapshotSelectWaiter(BlockingWaiter):
 class QiBaseSelectorEventLoop(QiBaseEventLoop, selector_events.BaseSelectorEventLoop):
     """A qtinter loop on a selector. Qt's poll watches the selector's descriptor (epoll, kqueue)."""
 
-    _qi_gate: _SelectorGate
-
     def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
-        self._qi_gate = _SelectorGate(selectors.DefaultSelector() if selector is None else selector)
-        #: A wake-up byte is in the self-pipe (or being drained): call_soon_threadsafe need not
-        #: write another.
-        self._qi_wake_pending = False
-        super().__init__(self._qi_gate)
+        gate = _SelectorGate(selectors.DefaultSelector() if selector is None else selector)
+        super().__init__(gate)
+        self._qi.gate = gate
 
     def call_soon_threadsafe(
         self,
@@ -125,8 +122,8 @@ class QiBaseSelectorEventLoop(QiBaseEventLoop, selector_events.BaseSelectorEvent
         if handle._source_traceback:
             del handle._source_traceback[-1]
         # The handle is in _ready before the flag is read (see _read_from_self).
-        if not self._qi_wake_pending:
-            self._qi_wake_pending = True
+        if not self._qi.wake_pending:
+            self._qi.wake_pending = True
             self._write_to_self()
         return cast("Handle", handle)
 
@@ -138,11 +135,11 @@ class QiBaseSelectorEventLoop(QiBaseEventLoop, selector_events.BaseSelectorEvent
             # A callback appended before this line is in _ready, which asyncio's iteration looks at
             # after processing events (the next select does not block while _ready is not empty);
             # a caller after this line sees False and writes.
-            self._qi_wake_pending = False
+            self._qi.wake_pending = False
 
     def _qi_make_driver(self) -> QtDriver:
-        inner = self._qi_gate.inner
+        inner = self._qi.gate.inner
         fileno = getattr(inner, "fileno", None)
         if fileno is not None:
             return QtDriver(self._qi_on_wake, fd=fileno(), waiter=None)
-        return QtDriver(self._qi_on_wake, fd=None, waiter=_SnapshotSelectWaiter(self))
+        return QtDriver(self._qi_on_wake, fd=None, waiter=_SnapshotSelectWaiter(self, inner))

@@ -22,6 +22,6 @@ class QiSelectorEventLoop(QiBaseSelectorEventLoop, asyncio.SelectorEventLoop):
     def remove_signal_handler(self, sig: int) -> bool:
         removed = super().remove_signal_handler(sig)
         # asyncio clears the wake-up descriptor with its last handler; Qt-driven Ctrl+C still needs it.
-        if self._qi_driving and self._qi_sigint.active:
-            self._qi_sigint.reinstate()
+        if self._qi.driving and self._qi.sigint.active:
+            self._qi.sigint.reinstate()
         return removed
