@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Self
 
 import vapoursynth as vs
 
+from vsengine._admission import withdraw
 from vsengine._release import PendingRelease, release_queue
 
 if TYPE_CHECKING:
@@ -427,6 +428,7 @@ class ManagedEnvironment:
         managed = self._policy.managed
         api = managed._api
         managed.mark_disposed(data)
+        withdraw(data, f"its environment ({self.logger.name}) has been disposed")
         if api is None:
             # The policy is gone; VapourSynth has already destroyed every environment.
             return
@@ -456,6 +458,7 @@ class ManagedEnvironment:
             )
         managed = self._policy.managed
         managed.mark_disposed(data)
+        withdraw(data, f"its environment ({self.logger.name}) {self._death}")
         with contextlib.suppress(vs.Error, RuntimeError), managed.inline(data):
             self._final_outputs = MappingProxyType(dict(vs.get_outputs()))
         entry = PendingRelease(data, api, managed, self._log_handle, self._baseline, self.logger.name)

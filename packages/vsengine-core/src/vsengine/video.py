@@ -9,15 +9,18 @@ through the event loop set with `vsengine.loops.set_loop`, so coroutines resume 
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
 import vapoursynth as vs
 
+from vsengine._admission import admit
 from vsengine._envscope import EnvironmentTypes, capture_environment, use_environment
 from vsengine._readahead import read_ahead
 from vsengine._y4m import FRAME_HEADER, y4m_header
 from vsengine.futures import UnifiedFuture, UnifiedIterator
+from vsengine.policy import ManagedEnvironment
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable
@@ -41,7 +44,9 @@ def frame(
     _check_node("frame", node)
     _check_frameno(node, frameno)
     environment = capture_environment("vsengine.video.frame", env)
-    return _request(node, frameno, environment, None, UnifiedFuture())
+    fut: UnifiedFuture[vs.VideoFrame] = UnifiedFuture()
+    _admit(_FrameRequest("frame", node, frameno, environment, None, fut))
+    return fut
 
 
 def planes(
@@ -68,7 +73,9 @@ def planes(
         _check_planes(indices, f.format.num_planes)
         return tuple(_plane_bytes(f, p) for p in indices)
 
-    return _request(node, frameno, environment, extract, UnifiedFuture())
+    fut: UnifiedFuture[tuple[bytes, ...]] = UnifiedFuture()
+    _admit(_FrameRequest("planes", node, frameno, environment, extract, fut))
+    return fut
 
 
 def frames(
@@ -215,17 +222,68 @@ def _window(env: EnvironmentTypes, prefetch: int, backlog: int | None) -> tuple[
     return prefetch, max(backlog, prefetch)
 
 
-def _request[R, F: Future[Any]](
-    node: vs.VideoNode,
-    n: int,
-    env: EnvironmentTypes,
-    convert: Callable[[vs.VideoFrame], R] | None,
-    fut: F,
-) -> F:
-    """Requests frame `n` and settles `fut` with ``convert(frame)`` (closing the frame) or the frame."""
+class _FrameRequest[R]:
+    """One ``get_frame_async`` call and the future it settles with ``convert(frame)`` or the frame.
 
-    def done(f: vs.VideoFrame | None, error: Exception | None) -> None:
+    ``convert`` runs on a VapourSynth thread and the frame is closed after it.
+    """
+
+    __slots__ = ("convert", "env", "function", "fut", "n", "node", "release")
+
+    def __init__(
+        self,
+        function: str,
+        node: vs.VideoNode,
+        n: int,
+        env: EnvironmentTypes,
+        convert: Callable[[vs.VideoFrame], R] | None,
+        fut: Future[Any],
+    ) -> None:
+        self.function = function
+        self.node = node
+        self.n = n
+        self.env = env
+        self.convert = convert
+        self.fut = fut
+        #: Given by the admission: called once VapourSynth has answered.
+        self.release: Callable[[], None] | None = None
+
+    def request(self) -> None:
+        """Ask VapourSynth for the frame (errors raise to the caller)."""
+        with use_environment(self.env):
+            self.node.get_frame_async(self.n, self.done)
+
+    # -- as an admitted request (vsengine._admission.Request) --
+
+    def start(self, release: Callable[[], None]) -> bool:
+        self.release = release
+        try:
+            self.request()
+        except BaseException as exc:
+            self.release = None
+            with contextlib.suppress(InvalidStateError):
+                self.fut.set_exception(exc)
+            return False
+        return True
+
+    def skip(self) -> bool:
+        return self.fut.done()
+
+    def fail(self, reason: str) -> None:
+        error = RuntimeError(
+            f"vsengine.video.{self.function}(): frame {self.n} was withdrawn before VapourSynth "
+            f"started rendering it: {reason}"
+        )
+        with contextlib.suppress(InvalidStateError):
+            self.fut.set_exception(error)
+
+    def done(self, f: vs.VideoFrame | None, error: Exception | None) -> None:
         # Runs on a VapourSynth thread. Never let an exception escape: it would be lost there.
+        release = self.release
+        if release is not None:
+            self.release = None
+            release()
+        fut = self.fut
         if fut.cancelled():
             if f is not None:
                 f.close()
@@ -235,17 +293,17 @@ def _request[R, F: Future[Any]](
                 fut.set_exception(error)
                 return
             assert f is not None
-            if convert is None:
+            if self.convert is None:
                 value: object = f
             else:
                 try:
-                    value = convert(f)
+                    value = self.convert(f)
                 finally:
                     f.close()
             fut.set_result(value)
         except InvalidStateError:
             # Cancelled while the frame was on its way.
-            if f is not None and convert is None:
+            if f is not None and self.convert is None:
                 f.close()
         except BaseException as exc:
             try:
@@ -253,8 +311,30 @@ def _request[R, F: Future[Any]](
             except InvalidStateError:
                 pass
 
+
+def _admit(request: _FrameRequest[Any]) -> None:
+    """Start `request` through its environment's admission (see :mod:`vsengine._admission`)."""
+    env = request.env
+    data = env._data if isinstance(env, ManagedEnvironment) else env.env()
+    if data is None:
+        raise RuntimeError(f"vsengine.video.{request.function}(): the environment has been disposed")
+    admit(data, request, lambda: _num_threads(env))
+
+
+def _num_threads(env: EnvironmentTypes) -> int:
     with use_environment(env):
-        node.get_frame_async(n, done)
+        return vs.core.num_threads
+
+
+def _request[R, F: Future[Any]](
+    node: vs.VideoNode,
+    n: int,
+    env: EnvironmentTypes,
+    convert: Callable[[vs.VideoFrame], R] | None,
+    fut: F,
+) -> F:
+    """Requests frame `n` at once (for the read-ahead paths, which bound their own requests)."""
+    _FrameRequest("", node, n, env, convert, fut).request()
     return fut
 
 
