@@ -283,14 +283,17 @@ def install(session: nox.Session) -> None:
 
 
 @nox.session(python=VS_PYTHONS[0])
-def stress(session: nox.Session) -> None:
-    """Stress and fault tests (tests/stress/, a few minutes): thread floods into a guest-mode loop,
-    thousands of environments, shutdown with frames in flight, Ctrl+C, errors in slots, frame
-    callbacks and scripts, script reloads. Each scenario runs in a child process with a time limit."""
-    session.install("-e", CORE, "-e", QTINTER, "-e", f"{VSENGINE_QT}[pyqt6]", *TEST_DEPS)
+@nox.parametrize("binding", ["PyQt6", "PySide6"])
+def stress(session: nox.Session, binding: str) -> None:
+    """Stress and fault tests (tests/stress/, about a minute per binding): thread floods into a
+    guest-mode loop, thousands of environments, shutdown with frames in flight, Ctrl+C, errors in
+    slots, frame callbacks and scripts, script reloads. Each scenario runs in a child process with
+    a time limit."""
+    extra = {"PySide6": "pyside6", "PyQt6": "pyqt6"}[binding]
+    session.install("-e", CORE, "-e", QTINTER, "-e", f"{VSENGINE_QT}[{extra}]", *TEST_DEPS)
     session.run(
         "pytest",
         "tests/stress",
         *session.posargs,
-        env={"QT_QPA_PLATFORM": "offscreen", "QTINTERBINDING": "PyQt6"},
+        env={"QT_QPA_PLATFORM": "offscreen", "QTINTERBINDING": binding},
     )

@@ -229,3 +229,35 @@ def test_bursts_of_threadsafe_calls_all_run(mode: str) -> None:
                 worker.join()
 
     assert run(mode, main) == threads * per_thread
+
+
+def test_threadsafe_wake_up_left_undelivered_by_qt_does_not_block_a_native_run() -> None:
+    # While Qt drives the loop, a cross-thread call wakes it through a queued Qt signal. When Qt's
+    # loop ends before delivering it, the next run (here natively, with no Qt loop at all) must still
+    # be woken by later cross-thread calls.
+    import threading
+
+    loop = qtinter.new_event_loop()
+    try:
+
+        async def post_and_stop() -> None:
+            thread = threading.Thread(target=lambda: loop.call_soon_threadsafe(lambda: None))
+            thread.start()
+            thread.join()  # the wake-up is queued in Qt; the loop stops before Qt delivers it
+
+        loop.run_until_complete(post_and_stop())
+        loop.set_mode(qtinter.QiLoopMode.NATIVE)
+
+        async def woken_from_a_thread() -> str:
+            done = loop.create_future()
+
+            def later() -> None:
+                time.sleep(0.05)  # the loop is blocked in select by then
+                loop.call_soon_threadsafe(done.set_result, "woken")
+
+            threading.Thread(target=later).start()
+            return await asyncio.wait_for(done, 5.0)
+
+        assert loop.run_until_complete(woken_from_a_thread()) == "woken"
+    finally:
+        loop.close()

@@ -123,6 +123,7 @@ class LoopState:
         "registration_hooks",
         "sigint",
         "stock_run_once",
+        "thread_waker",
         "wake_pending",
     )
 
@@ -158,6 +159,14 @@ class LoopState:
         #: Selector loops: a wake-up byte is in the self-pipe (or being drained), so
         #: ``call_soon_threadsafe`` need not write another.
         self.wake_pending = False
+        #: Selector loops, while Qt drives the loop: the driver's QObject whose queued signal
+        #: ``call_soon_threadsafe`` emits instead of writing to the self-pipe.
+        self.thread_waker: Any = None
+
+
+def _no_events(timeout: float | None = None) -> list[Any]:
+    """A select that reports nothing without polling (the pump's first iteration after a thread's wake-up)."""
+    return []
 
 
 def _not_initialised() -> None:
@@ -475,8 +484,12 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
             else:
                 QtCore.QThread.currentThread().exit(1)
 
-    def _qi_pump(self) -> None:
-        """Run asyncio iterations until asyncio would wait or the budget is used (module docstring)."""
+    def _qi_pump(self, poll: bool = True) -> None:
+        """Run asyncio iterations until asyncio would wait or the budget is used (module docstring).
+
+        ``poll=False``: the first iteration, if callbacks are ready, does not poll for I/O (a wake-up
+        that came through Qt's own event queue, not the selector; the next iteration polls).
+        """
         state = self._qi
         if not state.driving:
             return
@@ -507,10 +520,12 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
         deadline = clock() + PUMP_BUDGET
         state.pumping = True
         gate.would_block = False
+        first_select = inner_select if poll else _no_events
         try:
             while True:
                 # With callbacks ready asyncio polls without waiting: no gate needed.
-                gate.select = inner_select if ready else gated_select
+                gate.select = first_select if ready else gated_select
+                first_select = inner_select
                 run_once()
                 if gate.would_block or self._stopping or modal or sigint.pending:
                     break

@@ -3,13 +3,15 @@
 A :class:`QtDriver` belongs to one loop and one thread. It owns
 
 * one ``QTimer`` (single shot, ``PreciseTimer``) armed for "run again on the next pass of Qt's loop"
-  (zero interval) or for the deadline of the earliest asyncio timer, and
+  (zero interval) or for the deadline of the earliest asyncio timer,
 * an I/O watcher: a ``QSocketNotifier`` on the selector's own file descriptor (epoll and kqueue
   descriptors are themselves pollable, and asyncio's self-pipe is registered in them, so
   ``call_soon_threadsafe`` and signal wake-ups make it readable too), or, for selectors without such a
-  descriptor and for the Windows proactor, a helper thread that waits and posts an event to Qt.
+  descriptor and for the Windows proactor, a helper thread that waits and posts an event to Qt;
+* for selector loops, a QObject whose queued signal other threads emit to wake the loop
+  (``call_soon_threadsafe`` while Qt drives the loop: a shorter path than the self-pipe).
 
-Both call ``on_wake`` (the loop's pump) from Qt's event loop. Nothing here runs asyncio code.
+They call the loop's pump from Qt's event loop. Nothing here runs asyncio code.
 """
 
 from __future__ import annotations
@@ -55,6 +57,12 @@ class _Poster(QtCore.QObject):
     """Delivers "I/O is ready" from the helper thread to the loop's thread (queued connection)."""
 
     ready = make_signal()
+
+
+class _Waker(QtCore.QObject):
+    """Carries a wake-up from another thread into the loop's thread (a queued connection)."""
+
+    wake = make_signal()
 
 
 class _ThreadWatcher:
@@ -130,7 +138,12 @@ class QtDriver:
     """The timer and I/O watcher that call ``on_wake`` from Qt's loop (see the module docstring)."""
 
     def __init__(
-        self, on_wake: Callable[..., None], *, fd: int | None, waiter: BlockingWaiter | None
+        self,
+        on_wake: Callable[..., None],
+        *,
+        fd: int | None,
+        waiter: BlockingWaiter | None,
+        on_thread_wake: Callable[[], None] | None = None,
     ) -> None:
         self.thread_id = threading.get_ident()
         # Qt gives a thread an event dispatcher (needed by timers and notifiers) when its first
@@ -147,6 +160,13 @@ class QtDriver:
         self._armed_for: float | None = None
         self._notifier: Any = None
         self._watcher: _ThreadWatcher | None = None
+        #: ``thread_waker.wake.emit()`` from any thread calls ``on_thread_wake`` in this one, through
+        #: Qt's event queue. Emit through a reference to the object: a bound ``emit`` does not keep it
+        #: alive, and emitting a deleted object's signal crashes PyQt.
+        self.thread_waker: Any = None
+        if on_thread_wake is not None:
+            self.thread_waker = _Waker()
+            self.thread_waker.wake.connect(on_thread_wake, _QUEUED)
         if fd is not None:
             self._notifier = QtCore.QSocketNotifier(fd, _READ)
             self._notifier.setEnabled(False)
@@ -228,7 +248,7 @@ class QtDriver:
         if self._watcher is not None:
             self._watcher.close()
             self._watcher = None
-        objects = [self._timer, self._notifier, self._dispatcher_anchor]
+        objects = [self._timer, self._notifier, self.thread_waker, self._dispatcher_anchor]
         try:
             if same_thread:
                 self.disarm()
@@ -242,4 +262,4 @@ class QtDriver:
             # The C++ objects died with the QCoreApplication (PyQt: "wrapped C/C++ object ... has
             # been deleted", PySide: "Internal C++ object ... already deleted"): nothing to release.
             pass
-        self._timer = self._notifier = self._dispatcher_anchor = None
+        self._timer = self._notifier = self.thread_waker = self._dispatcher_anchor = None

@@ -122,10 +122,45 @@ class QiBaseSelectorEventLoop(QiBaseEventLoop, selector_events.BaseSelectorEvent
         if handle._source_traceback:
             del handle._source_traceback[-1]
         # The handle is in _ready before the flag is read (see _read_from_self).
-        if not self._qi.wake_pending:
-            self._qi.wake_pending = True
-            self._write_to_self()
+        state = self._qi
+        if not state.wake_pending:
+            state.wake_pending = True
+            # While Qt drives the loop, a queued Qt signal wakes it: Qt's own event queue reaches the
+            # loop in fewer steps than the self-pipe's byte (Qt's poll, the notifier, asyncio's select
+            # and the drain). Read after the flag is set (see _qi_end_driving).
+            waker = state.thread_waker
+            if waker is None:
+                self._write_to_self()
+            else:
+                try:
+                    waker.wake.emit()
+                except RuntimeError:  # its C++ object is gone: the driver was closed meanwhile
+                    self._write_to_self()
         return cast("Handle", handle)
+
+    def _qi_on_thread_wake(self) -> None:
+        # Cleared before the pump runs: a callback appended before this line runs now, and a caller
+        # after it emits again. Nothing was written to the self-pipe, so nothing needs polling first.
+        self._qi.wake_pending = False
+        try:
+            self._qi_pump(poll=False)
+        except BaseException as exc:
+            self._qi_fail(exc)
+
+    def _qi_begin_driving(self) -> None:
+        super()._qi_begin_driving()
+        driver = self._qi.driver
+        self._qi.thread_waker = driver.thread_waker if driver is not None else None
+
+    def _qi_end_driving(self) -> None:
+        state = self._qi
+        state.thread_waker = None
+        # A wake-up signalled but not delivered may never be (Qt's loop has ended): turn it into a
+        # byte, or the flag would stay set and later calls would not wake a loop blocked in select.
+        # (A caller that still saw the waker set the flag before this line reads it.)
+        if state.wake_pending:
+            self._write_to_self()
+        super()._qi_end_driving()
 
     def _read_from_self(self) -> None:
         try:
@@ -141,5 +176,7 @@ class QiBaseSelectorEventLoop(QiBaseEventLoop, selector_events.BaseSelectorEvent
         inner = self._qi.gate.inner
         fileno = getattr(inner, "fileno", None)
         if fileno is not None:
-            return QtDriver(self._qi_on_wake, fd=fileno(), waiter=None)
+            return QtDriver(
+                self._qi_on_wake, fd=fileno(), waiter=None, on_thread_wake=self._qi_on_thread_wake
+            )
         return QtDriver(self._qi_on_wake, fd=None, waiter=_SnapshotSelectWaiter(self, inner))
