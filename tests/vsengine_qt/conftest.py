@@ -43,6 +43,11 @@ if TYPE_CHECKING:
 def qapp() -> QtWidgets.QApplication:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["vsengine-qt-tests"])
     assert isinstance(app, QtWidgets.QApplication)
+    # Tests close their windows; Qt must not quit the application for them. A quit that arrives
+    # when no event loop runs (closing the last window after app.exec() returned) makes every
+    # later QEventLoop.exec() return at once, until the next app.exec(): qtinter's owner mode
+    # then refuses to run (tests/qtinter's conftest does the same).
+    app.setQuitOnLastWindowClosed(False)
     return app
 
 
