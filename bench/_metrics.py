@@ -293,8 +293,9 @@ async def threadsafe_latency_low(ctx: Ctx, duration: float) -> Result:
 
 
 #: The offered load of the loaded-latency benchmark: callbacks per second, from all threads together.
-#: About half of what plain asyncio sustains here (~100k/s in the flood benchmark on the 2-core
-#: development VM), so every loop compared keeps up and the row compares like with like.
+#: Well below what plain asyncio sustains (its flood row measured 100-250k/s on the 2-core
+#: development VM; at 50k/s it runs every call, median ~27 us), so the loops compared all keep up
+#: and the row compares like with like.
 LOADED_RATE = 50_000
 
 
