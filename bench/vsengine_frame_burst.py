@@ -104,9 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"rounds: {args.rounds}, medians; frames/s of one gather over every frame")
     print()
     extra = modes[len(MODES) :]
-    print(
-        f"| clip | requests at once | queued | all at once | queued / all at once |{'|'.join(extra)}{'|' if extra else ''}"
-    )
+    extra_columns = "".join(f" {mode} |" for mode in extra)
+    print(f"| clip | requests at once | queued | all at once | queued / all at once |{extra_columns}")
     print("|---|---|---|---|---|" + "---|" * len(extra))
     for clip_name, count in cells:
         queued = statistics.median(results[clip_name, count, "queued"])
