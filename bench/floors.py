@@ -38,7 +38,8 @@ Paths:
     the same, connected to a plain Python function (no receiving QObject; what qtinter connects:
     a bound method of the loop).
 ``qtinter``
-    ``call_soon_threadsafe`` on a qtinter loop in owner mode (the full path today), if importable.
+    ``call_soon_threadsafe`` on a qtinter loop in owner mode (the full path), if importable; put
+    another source tree first on ``PYTHONPATH`` to measure that one.
 
 With ``--no-glib`` every Qt process runs with ``QT_NO_GLIB=1`` (Qt's own UNIX event dispatcher
 instead of GLib's): information only, an application library must not force it.
