@@ -183,6 +183,15 @@ def bench_frames(session: nox.Session, binding: str) -> None:
     )
 
 
+@nox.session(python=VS_PYTHONS[0], default=False)
+def bench_burst(session: nox.Session) -> None:
+    """vsengine.video.frame over a whole clip at once (not a default session): frames/s through
+    vsengine's admission queue vs every request handed to VapourSynth at once; see
+    docs/vsengine/video.md. Arguments after `--` go to bench/vsengine_frame_burst.py."""
+    session.install("-e", CORE)
+    session.run("python", "-m", "bench.vsengine_frame_burst", *session.posargs)
+
+
 #: The built files of `nox -s install` (wheels and sdists of the three packages).
 DIST = Path("build/install/dist")
 

@@ -10,7 +10,7 @@ Two ways, each measurement in a fresh process, rounds alternating, medians repor
 Clips: ``small`` (64x64 GRAY8 BlankClip frames: the per-request cost) at several burst sizes, and
 ``blur`` (BoxBlur'd 1280x720 YUV420P8: real work per frame).
 
-    python -m bench.vsengine_frame_burst [--rounds 3] [--sizes 1000 3000 6000]
+    nox -s bench_burst -- [--rounds 3] [--sizes 1000 3000 6000] [--per-thread 4 8]
 
 Needs VapourSynth (Python 3.12+); run it on a quiet machine.
 """
