@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -140,6 +141,11 @@ def main() -> int:
     if args.skip_file:
         with open(args.skip_file, encoding="utf-8") as f:
             skip = set(json.load(f))
+
+    # A driver started in the background by a non-interactive shell (`nox ... &`) hands its children
+    # an ignored SIGINT, and Python then leaves it ignored: the suite's Ctrl+C tests
+    # (_thread.interrupt_main) would wait forever. Every run gets Python's usual handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     with open(args.out, "a", encoding="utf-8") as out:
         census = _loops.install(args.kind)
