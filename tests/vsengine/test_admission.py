@@ -21,23 +21,17 @@ from vsengine.policy import ContextVarStore, ManagedEnvironment, Policy
 from vsengine.video import frame, planes
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
 REQUESTS = 40
 
 
 @pytest.fixture
-def policy() -> Iterator[Policy]:
-    with Policy(ContextVarStore()) as p:
-        yield p
-
-
-@pytest.fixture
-def env(policy: Policy) -> Iterator[ManagedEnvironment]:
-    with policy.new_environment() as e:
-        with e.use():
-            core().num_threads = 1
-        yield e
+def env(env: ManagedEnvironment) -> ManagedEnvironment:
+    """conftest's environment, with one VapourSynth thread: two requests admitted at a time."""
+    with env.use():
+        core().num_threads = 1
+    return env
 
 
 class Recorder:

@@ -63,6 +63,13 @@ class _Gate:
         #: Why requests are refused from now on (None: open).
         self.closed: str | None = None
 
+    def take(self) -> bool:
+        """Take a slot if the gate is open and has room (call with :attr:`lock` held)."""
+        if self.closed is None and self.admitted < self.limit:
+            self.admitted += 1
+            return True
+        return False
+
     def finished(self) -> None:
         """An admitted request is done: admit the next queued one that is still wanted."""
         while True:
@@ -94,18 +101,14 @@ def admit(data: vs.EnvironmentData, request: Request, threads: Callable[[], int]
             if gate is None:
                 gate = _gates[data] = _Gate(PER_THREAD * max(threads(), 1))
     with gate.lock:
-        room = gate.closed is None and gate.admitted < gate.limit
-        if room:
-            gate.admitted += 1
+        room = gate.take()
     if not room and gate.closed is None:
         # Full: the thread count may have grown since the limit was taken.
         limit = PER_THREAD * max(threads(), 1)
         with gate.lock:
             gate.limit = limit
-            room = gate.closed is None and gate.admitted < limit
-            if room:
-                gate.admitted += 1
-            elif gate.closed is None:
+            room = gate.take()
+            if not room and gate.closed is None:
                 gate.queue.append(request)
                 return
     if not room:

@@ -215,8 +215,7 @@ def _check_read_ahead(function: str, prefetch: object, backlog: object) -> None:
 
 def _window(env: EnvironmentTypes, prefetch: int, backlog: int | None) -> tuple[int, int]:
     if prefetch == 0:
-        with use_environment(env):
-            prefetch = vs.core.num_threads
+        prefetch = _num_threads(env)
     if backlog is None:
         backlog = prefetch * 3
     return prefetch, max(backlog, prefetch)
