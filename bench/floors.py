@@ -62,7 +62,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._metrics import _percentile
+from bench._metrics import _percentile, threadsafe_latency_low
 
 ROOT = Path(__file__).resolve().parent.parent
 PATHS = [
@@ -102,29 +102,12 @@ def _summary(latencies: list[float], sent: int) -> dict[str, float]:
 
 
 def _run_asyncio(seconds: float, loop_factory: Any = None) -> dict[str, float]:
+    """The reference rows: the benchmark suite's own low-rate latency metric, on asyncio's loop or
+    (with `loop_factory`) on qtinter's."""
     import asyncio
 
-    async def main() -> dict[str, float]:
-        loop = asyncio.get_running_loop()
-        latencies: list[float] = []
-        stop = threading.Event()
-        sent = [0]
-
-        def cb(t: float) -> None:
-            latencies.append(perf() - t)
-
-        thread = threading.Thread(
-            target=_producer, args=(lambda: loop.call_soon_threadsafe(cb, perf()), stop, sent), daemon=True
-        )
-        thread.start()
-        await asyncio.sleep(seconds)
-        stop.set()
-        while thread.is_alive():
-            await asyncio.sleep(0.002)
-        await asyncio.sleep(0.01)
-        return _summary(latencies, sent[0])
-
-    return asyncio.run(main(), loop_factory=loop_factory)
+    # The metric takes no Qt context (its ctx argument is unused).
+    return asyncio.run(threadsafe_latency_low(None, seconds), loop_factory=loop_factory)  # type: ignore[arg-type]
 
 
 def _run_epoll(seconds: float) -> dict[str, float]:
