@@ -98,6 +98,13 @@ class ReleaseQueue:
         with self._lock:
             self._pending = [entry for entry in self._pending if not self._try_release(entry)]
 
+    def still_in_use(self, managed: _ManagedPolicy) -> list[tuple[PendingRelease, str]]:
+        """Release what of ``managed`` can be released now; the rest, each with what still uses it."""
+        with self._lock:
+            self.poll()
+            mine = [entry for entry in self._pending if entry.managed is managed]
+            return [(entry, self._safe_in_use(entry) or "in use") for entry in mine]
+
     def flush(self, managed: _ManagedPolicy, also: Iterable[PendingRelease] = ()) -> None:
         """Release every pending environment of ``managed`` now, even if still in use.
 
