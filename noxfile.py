@@ -215,6 +215,7 @@ def install(session: nox.Session) -> None:
     packages with `--no-index --find-links build/install/dist`: only the built files can satisfy
     them (never PyPI's packages of the same names). Each runs its smoke script in tests/install/:
     qtinter with PyQt6 and no VapourSynth (on its oldest Python), vsengine-core with no Qt binding,
+    vsengine-core installed over vsjetengine (the import must name the conflict and its fix),
     vsengine-qt pulling in the other two.
     """
     session.install("build[uv]>=1.2", "twine>=5")
@@ -258,6 +259,17 @@ def install(session: nox.Session) -> None:
     _uv_pip(session, python, "vapoursynth>=74")
     _uv_pip(session, python, *ours, "vsengine-core")
     session.run(python, str(smoke / "smoke_vsengine.py"), env=env, external=True)
+
+    # vsjetengine from PyPI, then vsengine-core over it (both install `vsengine`): the import stops
+    # with the fix; the fix (uninstall both, ours again with --no-deps) leaves a working vsengine-core.
+    python = _fresh_venv(session, "vsjetengine-conflict", str(session.python))
+    _uv_pip(session, python, "vapoursynth>=74", "vsjetengine==2.0.0")
+    _uv_pip(session, python, *ours, "vsengine-core")
+    session.run(python, str(smoke / "smoke_vsengine_conflict.py"), "both", env=env, external=True)
+    uninstall = ("uv", "pip", "uninstall", "--quiet", "--python", python)
+    session.run(*uninstall, "vsjetengine", "vsengine-core", external=True)
+    _uv_pip(session, python, *ours, "--no-deps", "vsengine-core")
+    session.run(python, str(smoke / "smoke_vsengine_conflict.py"), "fixed", env=env, external=True)
 
     # vsengine-qt: pulls vsengine-core and qtinter from the built files; then the previewer, headless.
     python = _fresh_venv(session, "vsengine-qt", str(session.python))

@@ -5,6 +5,7 @@ own (``vsengine.policy``, ``vsengine.loops``, ``vsengine.futures``, ``vsengine.v
 ``vsengine.vpy``, ``vsengine.adapters.*``).
 """
 
+import vsengine._install  # noqa: F401  (first: stops if vsjetengine is installed over or under vsengine-core)
 from vsengine.futures import UnifiedFuture, UnifiedIterator, unified
 from vsengine.loops import Cancelled, EventLoop, from_thread, get_loop, keep_environment, set_loop, to_thread
 from vsengine.policy import (
