@@ -86,10 +86,10 @@ OUTSIDE: list[tuple[str, Callable[[dict[str, Any]], object], type, str]] = [
         "frames are delivered for video nodes only",
     ),
     (
-        "vq-stream-no-loop",
-        lambda c: vsengine_qt.FrameStream(c["video"]),
+        "vq-frames-no-loop",
+        lambda c: vsengine_qt.frames(c["video"]),
         RuntimeError,
-        "frames are delivered through the running asyncio loop",
+        "frames() delivers through the running asyncio loop",
     ),
 ]
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -11,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import vapoursynth as vs
-from vsqt_helpers import STEP_TIMEOUT, run, wait_for_signal
+from vsqt_helpers import STEP_TIMEOUT, in_thread, run, wait_for_signal
 
 import qtinter
-from vsengine_qt import Delivered, FrameStream, frames
+from vsengine_qt import Delivered, FrameStream, ManualClock, frames
+from vsengine_qt._qt import QtCore, Signal, Slot
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -260,7 +265,7 @@ def test_bad_arguments_are_refused_clearly(env: ManagedEnvironment) -> None:
 
     run(main())
     with pytest.raises(RuntimeError, match="running asyncio loop"):
-        FrameStream(clip)
+        frames(clip)
 
 
 def test_an_empty_range_finishes_at_once(env: ManagedEnvironment) -> None:
@@ -333,3 +338,363 @@ def test_frames_on_a_qtinter_loop_in_native_mode(env: ManagedEnvironment) -> Non
         assert loop.run_until_complete(asyncio.wait_for(main(), STEP_TIMEOUT)) == [0, 1, 2, 3, 4]
     finally:
         loop.close()
+
+
+# -- reliability (issue 13) ------------------------------------------------------------------------------
+
+#: A script with frames still rendering when the application goes away; {binding} and {ending} are filled in.
+_GONE = """
+import asyncio, sys, time
+import {binding}.QtWidgets as W
+import vapoursynth as vs
+import qtinter, vsengine_qt
+
+app = W.QApplication([])
+
+def slow_node(session):
+    env = session.policy.new_environment()
+    with env.use():
+        clip = vs.core.std.BlankClip(width=640, height=480, length=100000)
+        def slow(n):
+            time.sleep(0.002)
+            return clip
+        return vs.core.std.FrameEval(clip, slow)
+
+def stream_until_frame_5(session, quit):
+    stream = vsengine_qt.FrameStream(slow_node(session), prefetch=16)
+    got = []
+    stream.frameReady.connect(lambda n, f, s: (got.append(n), quit() if n == 5 else None))
+    stream.seek(0)
+    return stream, got
+
+{ending}
+"""
+
+_ENDINGS = {
+    # A script that never closes its session: frames complete while the interpreter exits.
+    "unclosed-session": """
+session = vsengine_qt.setup()
+stream, got = stream_until_frame_5(session, app.quit)
+app.exec()
+print("delivered", len(got), flush=True)
+""",
+    # QApplication.exit() in owner mode while frames render.
+    "exit-in-owner-mode": """
+async def main():
+    with vsengine_qt.setup() as session:
+        stream, got = stream_until_frame_5(session, lambda: W.QApplication.exit(0))
+        try:
+            await asyncio.sleep(30)
+        finally:
+            print("delivered", len(got), flush=True)
+try:
+    asyncio.run(main(), loop_factory=qtinter.new_event_loop)
+except RuntimeError:
+    pass  # qtinter says Qt refused to run its loop after exit(): not what this test is about
+""",
+}
+
+
+@pytest.mark.parametrize("ending", list(_ENDINGS))
+def test_frames_in_flight_when_the_application_is_gone(ending: str) -> None:
+    """The process exits normally (PyQt6 segfaulted in 6 of 6 runs: a completion emitted to Qt after PyQt
+    had destroyed the application). The session left open is closed at exit, before Qt is torn down,
+    so no frame is rendering any more then. Several runs, in children."""
+    script = _GONE.format(binding=qtinter.bindings.__binding__, ending=_ENDINGS[ending])
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    for _ in range(4):
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env, check=False
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        delivered = re.search(r"delivered (\d+)", result.stdout)
+        assert delivered is not None, result.stdout
+        assert int(delivered.group(1)) >= 6  # the drain that quit may deliver a few more
+
+
+def test_frames_on_threads_that_reuse_an_earlier_threads_id(env: ManagedEnvironment) -> None:
+    """Each new thread gets a waker of its own, also when it has the id of a finished thread (the cached
+    waker of the dead thread never delivered: a hang)."""
+    clip = vs.core.std.BlankClip(width=16, height=16, format=vs.GRAY8, length=5)
+
+    async def main() -> list[int]:
+        async with frames(clip, prefetch=2) as iterator:
+            return [d.n async for d in iterator]
+
+    idents: list[int] = []
+    results: list[object] = []
+
+    def work() -> None:
+        idents.append(threading.get_ident())
+        try:
+            results.append(run(main(), timeout=STEP_TIMEOUT))
+        except BaseException as exc:
+            results.append(exc)
+
+    for _ in range(8):
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        thread.join(2 * STEP_TIMEOUT)
+        assert not thread.is_alive(), f"frames() hung on thread {len(idents)}"
+    assert len(set(idents)) < len(idents)  # ids were reused (what the bug needed)
+    assert results == [[0, 1, 2, 3, 4]] * 8
+
+
+def test_seek_from_another_thread_is_refused(env: ManagedEnvironment) -> None:
+    clip = vs.core.std.BlankClip(width=16, height=16, format=vs.GRAY8, length=10)
+
+    async def main() -> tuple[str, bool, list[int]]:
+        stream = FrameStream(clip)
+        try:
+            error = in_thread(lambda: stream.seek(0)).exception(STEP_TIMEOUT)
+            assert isinstance(error, RuntimeError)
+            running = stream.running
+            got: list[int] = []
+            stream.frameReady.connect(lambda n, value, seconds: got.append(n))
+            stream.seek(0, 3)
+            await wait_for_signal(stream.finished)
+            return str(error), running, got
+        finally:
+            stream.close()
+
+    message, running, got = run(main())
+    assert "seek() was called from thread" in message
+    assert "on the thread that created it" in message
+    assert not running
+    assert got == [0, 1, 2]
+
+
+def test_default_prefetch_does_not_create_vapoursynths_standalone_core() -> None:
+    """Without an environment it answers without touching VapourSynth, so a policy registers afterwards."""
+    code = (
+        "import vapoursynth as vs\n"
+        "from vsengine.policy import GlobalStore, Policy\n"
+        "import vsengine_qt\n"
+        "print(vsengine_qt.default_prefetch(), vs.has_policy())\n"
+        "with Policy(GlobalStore()) as policy, policy.new_environment() as env, env.use():\n"
+        "    print(vsengine_qt.default_prefetch() == max(4, 2 * vs.core.num_threads))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "QTINTERBINDING": qtinter.bindings.__binding__},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["4", "False", "True"]
+
+
+# -- for previewers: manual release, bundles, paced playback, other threads --------------------------------
+
+
+async def frames_ready(stream: FrameStream, count: int) -> None:
+    """Wait until ``count`` frames wait in the stream to be delivered (they render on other threads)."""
+    for _ in range(int(STEP_TIMEOUT / 0.001)):
+        if stream.pump.buffered >= count:
+            return
+        await asyncio.sleep(0.001)
+    raise TimeoutError(f"{count} frames were not rendered in time")
+
+
+def test_manual_release_holds_the_backlog(env: ManagedEnvironment) -> None:
+    probe = Probe(12)
+
+    async def main() -> list[object]:
+        stream = FrameStream(probe.node, prefetch=2, backlog=4, auto_release=False)
+        got: list[int] = []
+        four = asyncio.Event()
+        stream.frameReady.connect(lambda n, value, seconds: (got.append(n), len(got) == 4 and four.set()))
+        stream.seek(0)
+        await asyncio.wait_for(four.wait(), STEP_TIMEOUT)
+        held = (list(got), stream.pump.unreleased, stream.pump.buffered)
+        with pytest.raises(ValueError, match="only 4 delivered frame"):
+            stream.release(5)
+        stream.release(2)  # two more may come now, and only two
+        while len(got) < 6:
+            await wait_for_signal(stream.frameReady)
+        after_two = (list(got), stream.pump.unreleased)
+        stream.frameReady.connect(lambda n, value, seconds: stream.release())  # from now on, at once
+        stream.release(4)
+        if stream.running:
+            await wait_for_signal(stream.finished)
+        stream.close()
+        return [held, after_two, got]
+
+    held, after_two, got = run(main())
+    assert held == ([0, 1, 2, 3], 4, 0)  # four delivered and held: nothing else requested
+    assert after_two == ([0, 1, 2, 3, 4, 5], 4)
+    assert got == list(range(12))
+
+
+def test_a_bundle_delivers_every_node_of_a_frame_number_together(env: ManagedEnvironment) -> None:
+    main_clip = Probe(8, out_of_order)
+    alpha = Probe(10)  # longer: the bundle ends with the shortest node
+
+    async def main() -> list[Delivered]:
+        got: list[Delivered] = []
+        async with frames([main_clip.node, alpha.node], prefetch=3) as iterator:
+            async for delivered in iterator:
+                got.append(delivered)
+        return got
+
+    got = run(main())
+    assert [d.n for d in got] == list(range(8))
+    for delivered in got:
+        first, second = delivered.value
+        assert first.props["Num"] == second.props["Num"] == delivered.n
+
+
+def test_a_bundle_fails_when_one_of_its_nodes_fails(env: ManagedEnvironment) -> None:
+    good, broken = Probe(5), Probe(5, fail_at=2)
+
+    async def main() -> tuple[list[int], list[tuple[int, str]]]:
+        stream = FrameStream([good.node, broken.node], prefetch=4)
+        got: list[int] = []
+        failures: list[tuple[int, str]] = []
+        stream.frameReady.connect(lambda n, value, seconds: got.append(n))
+        stream.frameFailed.connect(lambda n, error: failures.append((n, str(error))))
+        stream.seek(0)
+        await wait_for_signal(stream.finished)
+        stream.close()
+        return got, failures
+
+    got, failures = run(main())
+    assert got == [0, 1, 3, 4]
+    assert len(failures) == 1
+    assert failures[0][0] == 2
+    assert "frame 2 is broken" in failures[0][1]
+
+
+def test_play_paces_frames_at_the_clips_rate(env: ManagedEnvironment) -> None:
+    clip = vs.core.std.BlankClip(width=16, height=16, format=vs.GRAY8, length=6, fpsnum=24, fpsden=1)
+    clock = ManualClock()
+
+    async def main() -> list[list[int]]:
+        stream = FrameStream(clip, prefetch=6, clock=clock)
+        got: list[int] = []
+        stream.frameReady.connect(lambda n, value, seconds: got.append(n))
+        stream.play(0)
+        await frames_ready(stream, 5)  # frame 0 went at once; 1..5 wait for their time
+        seen = [list(got)]
+        clock.advance(0.5 / 24)
+        seen.append(list(got))
+        clock.advance(0.5 / 24)  # t = 1/24: frame 1 is due
+        seen.append(list(got))
+        clock.advance(2 / 24)
+        seen.append(list(got))
+        clock.advance(10)
+        seen.append(list(got))
+        seen.append([int(stream.running)])
+        stream.close()
+        return seen
+
+    assert run(main()) == [[0], [0], [0, 1], [0, 1, 2, 3], [0, 1, 2, 3, 4, 5], [0]]
+
+
+def test_play_shows_every_frame_or_drops_late_ones(env: ManagedEnvironment) -> None:
+    clip = vs.core.std.BlankClip(width=16, height=16, format=vs.GRAY8, length=8, fpsnum=10, fpsden=1)
+
+    async def play(policy: str) -> tuple[list[int], list[int]]:
+        clock = ManualClock()
+        stream = FrameStream(clip, prefetch=8, clock=clock)
+        got: list[int] = []
+        dropped: list[int] = []
+        stream.frameReady.connect(lambda n, value, seconds: got.append(n))
+        stream.frameDropped.connect(dropped.append)
+        stream.play(0, policy=policy)  # type: ignore[arg-type]
+        await frames_ready(stream, 7)
+        clock.jump(0.35)  # the Qt thread was busy for 3.5 frame durations
+        clock.advance(10)
+        stream.close()
+        return got, dropped
+
+    async def main() -> list[tuple[list[int], list[int]]]:
+        return [await play("every"), await play("drop")]
+
+    every, drop = run(main())
+    assert every == (list(range(8)), [])
+    # Frames 1 and 2 ended at 0.2 and 0.3 s: too late at 0.35 s. Frame 3 (0.3-0.4 s) is still shown.
+    assert drop == ([0, 3, 4, 5, 6, 7], [1, 2])
+
+
+def test_play_follows_frame_durations_of_a_variable_frame_rate_clip(env: ManagedEnvironment) -> None:
+    blank = vs.core.std.BlankClip(width=16, height=16, format=vs.GRAY8, length=4, fpsnum=0, fpsden=1)
+    # Frame n lasts (n + 1) / 10 s.
+    timed = [vs.core.std.SetFrameProps(blank, _DurationNum=n + 1, _DurationDen=10) for n in range(4)]
+    vfr = vs.core.std.FrameEval(blank, lambda n: timed[n])
+    clock = ManualClock()
+
+    async def main() -> list[tuple[float, list[int]]]:
+        stream = FrameStream(vfr, prefetch=4, clock=clock)
+        got: list[int] = []
+        stream.frameReady.connect(lambda n, value, seconds: got.append(n))
+        stream.play(0)
+        await frames_ready(stream, 3)
+        seen = []
+        for step in (0.099, 0.001, 0.199, 0.001, 0.3):  # frame 1 due at 0.1 s, 2 at 0.3 s, 3 at 0.6 s
+            clock.advance(step)
+            seen.append((round(clock.now(), 3), list(got)))
+        stream.close()
+        return seen
+
+    assert run(main()) == [
+        (0.099, [0]),
+        (0.1, [0, 1]),
+        (0.299, [0, 1]),
+        (0.3, [0, 1, 2]),
+        (0.6, [0, 1, 2, 3]),
+    ]
+
+
+def test_play_of_a_vfr_clip_without_durations_fails_the_frame(env: ManagedEnvironment) -> None:
+    clip = vs.core.std.BlankClip(width=16, height=16, format=vs.GRAY8, length=2, fpsnum=0, fpsden=1)
+
+    async def main() -> list[tuple[int, str]]:
+        stream = FrameStream(clip, clock=ManualClock())
+        failures: list[tuple[int, str]] = []
+        stream.frameFailed.connect(lambda n, error: failures.append((n, str(error))))
+        stream.play(0)
+        await wait_for_signal(stream.finished)
+        stream.close()
+        return failures
+
+    failures = run(main())
+    assert [n for n, _ in failures] == [0, 1]
+    assert "has no _DurationNum/_DurationDen properties" in failures[0][1]
+
+
+def test_a_stream_on_a_worker_qthread_delivers_there_without_asyncio(env: ManagedEnvironment) -> None:
+    clip = vs.core.std.BlankClip(width=16, height=16, format=vs.GRAY8, length=10)
+    got: list[tuple[int, int]] = []
+    done = threading.Event()
+
+    class Worker(QtCore.QObject):
+        start = Signal()
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.stream: FrameStream | None = None
+
+        @Slot()
+        def run(self) -> None:  # on the worker thread: no asyncio loop runs there
+            self.stream = FrameStream(clip, prefetch=4)
+            self.stream.frameReady.connect(lambda n, value, seconds: got.append((n, threading.get_ident())))
+            self.stream.finished.connect(done.set)
+            self.stream.seek(0)
+
+    thread = QtCore.QThread()
+    worker = Worker()
+    worker.moveToThread(thread)
+    worker.start.connect(worker.run)  # a slot of an object on the worker thread: runs there
+    thread.start()
+    try:
+        worker.start.emit()
+        assert done.wait(STEP_TIMEOUT)
+    finally:
+        thread.quit()
+        thread.wait()
+    assert [n for n, _ in got] == list(range(10))
+    assert {ident for _, ident in got} != {threading.get_ident()}
+    assert len({ident for _, ident in got}) == 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import qtinter
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Callable, Coroutine
 
 #: Seconds any single awaited step of a test may take before the test fails instead of hanging.
 STEP_TIMEOUT = 20.0
@@ -32,3 +34,17 @@ async def wait_for_signal(signal: Any, timeout: float = STEP_TIMEOUT) -> tuple[A
         return await asyncio.wait_for(future, timeout)
     finally:
         signal.disconnect(slot)
+
+
+def in_thread[T](func: Callable[[], T]) -> Future[T]:
+    """Run ``func`` in a new thread; the future of its outcome."""
+    future: Future[T] = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(func())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=work, daemon=True).start()
+    return future

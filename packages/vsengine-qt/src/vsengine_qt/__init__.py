@@ -1,7 +1,8 @@
 """vsengine-qt: VapourSynth frames on the Qt main thread, and a previewer.
 
 - :func:`setup`, :class:`QtEventLoop`: vsengine's event loop on the asyncio loop qtinter runs in Qt.
-- :func:`frames`, :class:`FrameStream`: a node's frames rendered ahead and delivered in order.
+- :func:`frames`, :class:`FrameStream`: a node's frames rendered ahead and delivered in order, as
+  fast as they come or paced at the clip's rate (:class:`QtClock`, :class:`ManualClock`).
 - :func:`qimage_node`, :func:`frame_to_qimage`: frames as QImages.
 - :class:`PreviewWindow`: the previewer (``vsengine-qt preview``).
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from vsengine_qt._frames import Delivered, FrameIterator, FramePump, FrameStream, default_prefetch, frames
     from vsengine_qt._image import default_matrix, frame_to_qimage, qimage_node
     from vsengine_qt._loop import QtEventLoop
+    from vsengine_qt._pacing import Clock, ManualClock, QtClock
     from vsengine_qt._session import Session, setup
     from vsengine_qt._source import Source, load_source
     from vsengine_qt._testclip import builtin_clip
@@ -36,6 +38,9 @@ _WHERE = {
     "frame_to_qimage": "_image",
     "qimage_node": "_image",
     "QtEventLoop": "_loop",
+    "Clock": "_pacing",
+    "ManualClock": "_pacing",
+    "QtClock": "_pacing",
     "Session": "_session",
     "setup": "_session",
     "Source": "_source",
@@ -46,12 +51,15 @@ _WHERE = {
 }
 
 __all__ = [
+    "Clock",
     "Delivered",
     "FrameIterator",
     "FramePump",
     "FrameStream",
     "FrameView",
+    "ManualClock",
     "PreviewWindow",
+    "QtClock",
     "QtEventLoop",
     "Session",
     "Source",

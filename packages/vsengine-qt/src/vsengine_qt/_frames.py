@@ -1,15 +1,15 @@
-"""Frames of a node, requested ahead and handed to the Qt thread in order.
+"""Frames of a node, requested ahead and handed to one thread in order.
 
 One engine (:class:`FramePump`) serves two front ends: :class:`FrameStream`, a QObject with signals for
 widget code, and :class:`FrameIterator`, an async iterator for coroutines (:func:`frames`).
 
 How a frame travels: the pump asks VapourSynth for up to ``prefetch`` frames ahead
 (``get_frame_async``). Each completion runs on a VapourSynth thread, where it only appends the frame
-to an inbox (a deque); the first completion of a burst also schedules one drain on the Qt thread (a
-queued Qt signal when the loop is qtinter's, else ``call_soon_threadsafe``). The drain takes
-everything in the inbox at once, puts frames in order, delivers the ones that are next, and tops the
-window up again. So a Qt dispatch carries as many frames as completed since the last one, instead of
-one signal per frame.
+to an inbox (a deque); the first completion of a burst also schedules one drain on the pump's thread
+(a queued Qt signal when Qt's event loop runs there, else ``call_soon_threadsafe`` of the asyncio
+loop). The drain takes everything in the inbox at once, puts frames in order, delivers the ones that
+are next (at once, or when they are due in paced playback), and tops the window up again. So a Qt
+dispatch carries as many frames as completed since the last one, instead of one signal per frame.
 
 Seeking starts a new generation: frames of the old one that are still being rendered are dropped as
 they arrive, and requests for the new position go out at once.
@@ -29,32 +29,52 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self
 import vapoursynth as vs
 
 import qtinter
+from vsengine.policy import registered_policy
+from vsengine_qt._pacing import Pacing, QtClock, frame_duration_of
 from vsengine_qt._qt import QtCore, Signal
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
+    from fractions import Fraction
     from types import TracebackType
+
+    from vsengine_qt._pacing import Clock, Policy
 
 __all__ = ["Delivered", "FrameIterator", "FramePump", "FrameStream", "default_prefetch", "frames"]
 
 
 class Delivered(NamedTuple):
-    """A frame handed to the Qt thread."""
+    """A frame handed to the consumer's thread."""
 
     #: The frame number.
     n: int
-    #: The frame, or what the pump's ``transform`` made of it (e.g. a QImage).
+    #: The frame, or what the pump's ``transform`` made of it (e.g. a QImage); for a bundle of
+    #: several nodes, a tuple with one such value per node.
     value: Any
     #: Seconds from the request to the moment the frame (and its transform) was ready.
     seconds: float
 
 
 def default_prefetch() -> int:
-    """Twice VapourSynth's thread count in the current environment (at least 4)."""
-    try:
-        threads = vs.core.num_threads
-    except Exception:  # no environment is current
-        threads = 4
+    """Twice VapourSynth's thread count in the current environment (at least 4).
+
+    Never touches VapourSynth without an environment: with no environment current (no vsengine
+    policy, or none of its environments current here) it returns 4, and does not create
+    VapourSynth's standalone core the way reading ``vs.core`` would (which registers VapourSynth's
+    own policy and makes every later ``Policy.register()`` fail).
+    """
+    threads = 2
+    policy = registered_policy()
+    if policy is not None:
+        environment = policy.peek_current_environment()
+        if environment is not None:
+            with policy.inline_captured(environment):
+                threads = vs.core.num_threads
+    elif vs.has_policy():  # another policy's environment (vspipe, an editor)
+        try:
+            threads = vs.core.num_threads
+        except (RuntimeError, vs.Error):
+            pass
     return max(4, 2 * threads)
 
 
@@ -76,6 +96,15 @@ def _check_node(node: object) -> vs.VideoNode:
     return node
 
 
+def _check_nodes(node: object) -> tuple[vs.VideoNode, ...]:
+    """One node, or a non-empty sequence of them (a bundle delivered together per frame number)."""
+    if isinstance(node, (list, tuple)):
+        if not node:
+            raise ValueError("a bundle needs at least one node, got an empty sequence")
+        return tuple(_check_node(each) for each in node)
+    return (_check_node(node),)
+
+
 def _qt_runs_here(loop: asyncio.AbstractEventLoop) -> bool:
     """Whether Qt's event loop dispatches this thread's events whenever ``loop`` runs."""
     if not isinstance(loop, qtinter.QiBaseEventLoop) or QtCore.QCoreApplication.instance() is None:
@@ -95,14 +124,20 @@ class _Mailbox:
     a pump (and to the QObject that may own it) is never dropped on a VapourSynth thread.
     """
 
-    __slots__ = ("__weakref__", "generation", "inbox", "pending", "pump", "wake")
+    __slots__ = ("__weakref__", "generation", "inbox", "pending", "pump", "wake", "waker")
 
-    def __init__(self, pump: FramePump, wake: Callable[[_Mailbox], None]) -> None:
-        self.inbox: collections.deque[tuple[int, int, Any, BaseException | None, float]] = collections.deque()
+    def __init__(self, pump: FramePump, wake: Callable[[_Mailbox], None], waker: _Waker | None) -> None:
+        self.inbox: collections.deque[tuple[int, int, Any, BaseException | None, float, float | None]] = (
+            collections.deque()
+        )
         self.pending = False  # a drain is scheduled and has not started yet
         self.generation = 0  # the pump's generation: completions of older ones are dropped at once
         self.pump = weakref.ref(pump)
         self.wake = wake
+        # A bound signal does not keep its QObject alive, and a thread's waker may be dropped from its
+        # thread-local storage while frames are in flight (PyQt clears it after every slot call on a
+        # QThread that Python did not start): the mailbox keeps it.
+        self.waker = waker
 
 
 def _drain_mailbox(mailbox: _Mailbox) -> None:
@@ -115,8 +150,8 @@ def _drain_mailbox(mailbox: _Mailbox) -> None:
 
 
 class _Waker(QtCore.QObject):
-    """One per Qt thread, never deleted: ``wake`` is emitted from VapourSynth's threads and the queued
-    connection drains the mailbox it carries on this thread, in one Qt dispatch."""
+    """One per thread that receives frames through Qt: ``wake`` is emitted from VapourSynth's threads and
+    the queued connection drains the mailbox it carries on this thread, in one Qt dispatch."""
 
     wake = Signal(object)
 
@@ -126,14 +161,16 @@ class _Waker(QtCore.QObject):
         self.wake.connect(_drain_mailbox, QtCore.Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg,unused-ignore]
 
 
-_wakers: dict[int, _Waker] = {}
+#: This thread's waker. Thread-local storage dies with its thread: a later thread that gets the same
+#: thread id gets a waker of its own (a cache keyed by the id handed it the dead thread's one, whose
+#: queued signals were never dispatched again).
+_local = threading.local()
 
 
 def _waker_for_this_thread() -> _Waker:
-    key = threading.get_ident()
-    waker = _wakers.get(key)
+    waker: _Waker | None = getattr(_local, "waker", None)
     if waker is None:
-        waker = _wakers[key] = _Waker()
+        waker = _local.waker = _Waker()
     return waker
 
 
@@ -144,26 +181,39 @@ def _wake_through_loop(loop: asyncio.AbstractEventLoop, mailbox: _Mailbox) -> No
         pass  # the loop is closed: nobody is left to deliver to
 
 
+def _no_drop(n: int) -> None:
+    pass
+
+
 class FramePump:
-    """Requests the frames ``[start, end)`` of a node and hands them, in order, to ``deliver``.
+    """Requests the frames ``[start, end)`` of a node (or a bundle of nodes) and hands them, in order, to
+    ``deliver``.
 
-    ``deliver(n, value, seconds)``, ``fail(n, error)`` and ``done()`` run on the thread of ``loop``
-    (the Qt thread when qtinter runs in guest mode), and so must every method. ``transform`` runs on
-    VapourSynth's threads as each frame completes.
+    ``deliver(n, value, seconds)``, ``fail(n, error)``, ``done()`` and ``drop(n)`` run on the pump's
+    thread (the thread that creates it), and so must every method. Frames reach that thread through
+    ``loop`` (default: the running asyncio loop) or, where no asyncio loop runs, through Qt's event
+    loop of that thread. ``transform`` runs on VapourSynth's threads as each frame completes.
 
-    Two limits keep it busy and bounded: at most ``prefetch`` frames are requested and not yet
-    drained to the loop's thread, and at most ``backlog`` (default ``2 * prefetch``) are requested
-    and not yet released by the consumer (with ``auto_release``, a frame is released once ``deliver``
-    returns; otherwise by :meth:`release`). Completions on VapourSynth's threads only append to an
-    inbox, and the first completion of a burst wakes the loop's thread (a queued Qt signal on a
-    qtinter loop, ``call_soon_threadsafe`` otherwise); all bookkeeping, and the requests that refill
-    the window, happen in the drain, in one batch per Qt dispatch. (Refilling from VapourSynth's
-    threads measured slower: their extra Python work competes for the GIL.)
+    ``node`` may be a sequence of nodes: each frame number is then requested from every node and
+    delivered once all of them are there, as a tuple of values in the order of the nodes (a clip and
+    its alpha, several outputs kept in step). The range ends with the shortest node.
+
+    Two limits keep it busy and bounded: at most ``prefetch`` frame numbers are requested and not yet
+    drained to the pump's thread, and at most ``backlog`` (default ``2 * prefetch``) are requested and
+    not yet released by the consumer (with ``auto_release``, a frame is released once ``deliver``
+    returns; otherwise by :meth:`release`; failed and dropped frames release themselves).
+    Completions on VapourSynth's threads only append to an inbox, and the first completion of a
+    burst wakes the pump's thread (a queued Qt signal where Qt runs, ``call_soon_threadsafe``
+    otherwise); all bookkeeping, and the requests that refill the window, happen in the drain, in
+    one batch per Qt dispatch. (Refilling from VapourSynth's threads measured slower: their extra
+    Python work competes for the GIL.)
+
+    :meth:`play` delivers at the clip's rate instead of as fast as possible (see :class:`FrameStream`).
     """
 
     def __init__(
         self,
-        node: vs.VideoNode,
+        node: vs.VideoNode | Sequence[vs.VideoNode],
         deliver: Callable[[int, Any, float], None],
         fail: Callable[[int, BaseException], None],
         done: Callable[[], None],
@@ -173,8 +223,11 @@ class FramePump:
         transform: Callable[[vs.VideoFrame], Any] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         auto_release: bool = True,
+        drop: Callable[[int], None] = _no_drop,
+        clock: Clock | None = None,
     ) -> None:
-        self._node = _check_node(node)
+        self._nodes = _check_nodes(node)
+        self._num_frames = min(each.num_frames for each in self._nodes)
         prefetch = default_prefetch() if prefetch is None else _frame_number(prefetch, "prefetch")
         if prefetch < 1:
             raise ValueError(f"prefetch must be at least 1, got {prefetch}")
@@ -186,41 +239,58 @@ class FramePump:
         self._deliver = deliver
         self._fail = fail
         self._done = done
+        self._drop = drop
         self._transform = transform
         self._auto_release = auto_release
+        self._clock = clock
         if loop is None:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
-                raise RuntimeError(
-                    "frames are delivered through the running asyncio loop: create the pump on the Qt "
-                    "thread while qtinter's loop runs (see vsengine_qt.setup()), or pass loop=..."
-                ) from None
+                if QtCore.QCoreApplication.instance() is None:
+                    raise RuntimeError(
+                        "frames are delivered through the running asyncio loop or Qt's event loop of "
+                        "this thread, and neither is there: create the QApplication first (and, for "
+                        "coroutines, run qtinter's loop: see vsengine_qt.setup()), or pass loop=..."
+                    ) from None
         self._loop = loop
-        # How a completion wakes the loop's thread. On a qtinter loop's own thread (where Qt's event
-        # loop runs), a queued Qt signal: measured 2.5x less CPU and 3x less latency per wake-up than
-        # call_soon_threadsafe. Elsewhere, call_soon_threadsafe.
-        wake: Callable[[_Mailbox], None]
-        if _qt_runs_here(loop):
-            wake = _waker_for_this_thread().wake.emit
+        self._thread = threading.get_ident()
+        # How a completion wakes this thread. Where Qt's event loop runs (a qtinter loop's thread, or no
+        # asyncio loop at all), a queued Qt signal: measured 2.5x less CPU and 3x less latency per
+        # wake-up than call_soon_threadsafe. Elsewhere, call_soon_threadsafe.
+        if loop is None or _qt_runs_here(loop):
+            waker = _waker_for_this_thread()
+            self._mailbox = _Mailbox(self, waker.wake.emit, waker)
         else:
-            wake = functools.partial(_wake_through_loop, loop)
-        self._mailbox = _Mailbox(self, wake)
-        # Everything but the inbox belongs to the loop's thread.
+            self._mailbox = _Mailbox(self, functools.partial(_wake_through_loop, loop), None)
+        # Everything but the inbox belongs to the pump's thread.
         self._generation = 0
         self._next_request = 0
         self._end = 0
-        self._in_flight = 0  # requested, not drained
-        self._unreleased = 0  # requested, not released by the consumer
+        self._in_flight = 0  # frame numbers requested, not drained
+        self._unreleased = 0  # frame numbers requested, not released by the consumer
         self._next_deliver = 0
-        self._ready: dict[int, tuple[int, int, Any, BaseException | None, float]] = {}
+        self._ready: dict[int, tuple[int, int, Any, BaseException | None, float, float | None]] = {}
+        self._parts: dict[int, list[Any]] = {}  # bundles: frame number -> the parts that arrived
+        self._pacing: Pacing | None = None
         self._running = False
         self._closed = False
         self._paused = False
 
     @property
     def node(self) -> vs.VideoNode:
-        return self._node
+        """The node (the first one of a bundle)."""
+        return self._nodes[0]
+
+    @property
+    def nodes(self) -> tuple[vs.VideoNode, ...]:
+        """Every node of the bundle (one for a plain pump)."""
+        return self._nodes
+
+    @property
+    def num_frames(self) -> int:
+        """Frames that can be delivered: the length of the shortest node."""
+        return self._num_frames
 
     @property
     def prefetch(self) -> int:
@@ -241,15 +311,73 @@ class FramePump:
 
     @property
     def running(self) -> bool:
-        """True between :meth:`seek` and the delivery of the last frame (or :meth:`stop`)."""
+        """True from :meth:`seek` or :meth:`play` until the last frame is delivered (or :meth:`stop`)."""
         return self._running
 
+    @property
+    def playing(self) -> bool:
+        """True while a :meth:`play` is running (paced delivery)."""
+        return self._running and self._pacing is not None
+
+    @property
+    def buffered(self) -> int:
+        """Frames rendered and waiting on this thread to be delivered (in paced playback: not due yet)."""
+        return len(self._ready)
+
+    @property
+    def unreleased(self) -> int:
+        """Frames requested and not yet released (delivered but held by the consumer, or in flight)."""
+        return self._unreleased
+
+    def _check_thread(self, method: str) -> None:
+        if threading.get_ident() != self._thread:
+            raise RuntimeError(
+                f"{method}() was called from thread {threading.current_thread().name!r}, but this stream "
+                "delivers its frames on the thread that created it: call it there (from another "
+                "thread, hand it over with QtEventLoop.from_thread(...) or a queued signal)"
+            )
+
     def seek(self, start: int, end: int | None = None) -> None:
-        """Drop whatever is in flight and deliver ``[start, end)`` from now on (``end``: the clip's end)."""
+        """Drop whatever is in flight and deliver ``[start, end)`` from now on (``end``: the clip's end),
+        as fast as the frames come."""
+        self._check_thread("seek")
+        self._start(start, end, None)
+
+    def play(
+        self,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        fps: Fraction | float | None = None,
+        speed: float = 1.0,
+        policy: Policy = "every",
+    ) -> None:
+        """Like :meth:`seek`, but deliver each frame when it is due at the clip's rate.
+
+        ``start`` defaults to the current position. ``fps`` overrides the clip's rate; a clip of
+        variable frame rate (``fps`` 0) is paced by each frame's ``_DurationNum/_DurationDen``.
+        ``speed`` scales the rate. ``policy="every"`` shows every frame (a late one is shown at once
+        and the next keep their spacing after it); ``policy="drop"`` keeps to the clip's timeline and
+        drops (``drop(n)``) a frame whose whole display time has passed when it could be shown.
+        """
+        self._check_thread("play")
+        if policy not in ("every", "drop"):
+            raise ValueError(f"policy must be 'every' or 'drop', got {policy!r}")
+        if not (isinstance(speed, (int, float)) and speed > 0):
+            raise ValueError(f"speed must be a positive number, got {speed!r}")
+        pacing = Pacing(
+            self._clock if self._clock is not None else QtClock(),
+            frame_duration_of(self._nodes[0], fps),
+            policy,
+            float(speed),
+        )
+        self._start(self._next_deliver if start is None else start, end, pacing)
+
+    def _start(self, start: int, end: int | None, pacing: Pacing | None) -> None:
         if self._closed:
             raise RuntimeError("this frame pump is closed")
         start = _frame_number(start, "start")
-        num_frames = self._node.num_frames
+        num_frames = self._num_frames
         end = num_frames if end is None else _frame_number(end, "end")
         if not 0 <= start <= num_frames:
             raise IndexError(f"start frame {start} is outside the clip (0..{num_frames - 1})")
@@ -257,31 +385,39 @@ class FramePump:
             raise IndexError(
                 f"end frame {end} must lie between start ({start}) and the clip's length ({num_frames})"
             )
-        self._generation += 1
-        self._mailbox.generation = self._generation
+        self._new_generation()
+        self._pacing = pacing
         self._next_request = start
         self._end = end
         self._in_flight = 0
         self._unreleased = 0
-        self._ready.clear()
         self._next_deliver = start
         self._running = True
         self._request_more()
         if start == end:
             self._finish()
 
-    def stop(self) -> None:
-        """Stop: nothing more is requested or delivered; frames in flight are dropped on arrival."""
+    def _new_generation(self) -> None:
         self._generation += 1
         self._mailbox.generation = self._generation
         self._ready.clear()
+        self._parts.clear()
+        if self._pacing is not None:
+            self._pacing.stop_timer()
+
+    def stop(self) -> None:
+        """Stop: nothing more is requested or delivered; frames in flight are dropped on arrival."""
+        self._check_thread("stop")
+        self._new_generation()
         self._running = False
 
     def pause(self) -> None:
         """Stop requesting new frames (frames in flight are still delivered)."""
+        self._check_thread("pause")
         self._paused = True
 
     def resume(self) -> None:
+        self._check_thread("resume")
         self._paused = False
         self._request_more()
 
@@ -290,7 +426,18 @@ class FramePump:
         self._closed = True
 
     def release(self, count: int = 1) -> None:
-        """The consumer is done with ``count`` delivered frames: the backlog moves on."""
+        """The consumer is done with ``count`` delivered frames: the backlog moves on.
+
+        Only needed with ``auto_release=False``; releasing more frames than were delivered and not
+        yet released is an error.
+        """
+        self._check_thread("release")
+        count = _frame_number(count, "count")
+        if count < 0:
+            raise ValueError(f"count must not be negative, got {count}")
+        held = self._unreleased - self._in_flight - len(self._ready)
+        if count > held:
+            raise ValueError(f"release({count}): only {held} delivered frame(s) are not released yet")
         self._unreleased -= count
         self._request_more()
 
@@ -306,12 +453,17 @@ class FramePump:
         self._in_flight += room
         self._unreleased += room
         generation = self._generation
-        for n in range(first, first + room):
-            self._request(n, generation)
+        read_duration = self._pacing is not None and self._pacing.reads_props
+        if len(self._nodes) == 1:
+            for n in range(first, first + room):
+                self._request(n, generation, read_duration)
+        else:
+            for n in range(first, first + room):
+                self._request_bundle(n, generation, read_duration)
 
     # -- VapourSynth's threads -------------------------------------------------------------------
 
-    def _request(self, n: int, generation: int) -> None:
+    def _request(self, n: int, generation: int, read_duration: bool) -> None:
         requested = time.perf_counter()
         transform = self._transform
         mailbox = self._mailbox  # not self: see _Mailbox
@@ -321,19 +473,55 @@ class FramePump:
             if generation != mailbox.generation:
                 return  # seeked or stopped meanwhile: drop the frame here and now
             value: Any = frame
-            if error is None and transform is not None:
-                try:
-                    value = transform(frame)  # type: ignore[arg-type]
-                except BaseException as exc:
-                    value, error = None, exc
-            mailbox.inbox.append((generation, n, value, error, time.perf_counter() - requested))
+            duration = None
+            if error is None:
+                if read_duration:
+                    duration = _duration_of_frame(frame)
+                if transform is not None:
+                    try:
+                        value = transform(frame)  # type: ignore[arg-type]
+                    except BaseException as exc:
+                        value, error = None, exc
+            mailbox.inbox.append((generation, n, value, error, time.perf_counter() - requested, duration))
             if not mailbox.pending:
                 mailbox.pending = True
                 mailbox.wake(mailbox)
 
-        self._node.get_frame_async(n, completed)
+        self._nodes[0].get_frame_async(n, completed)
 
-    # -- the loop's thread -----------------------------------------------------------------------
+    def _request_bundle(self, n: int, generation: int, read_duration: bool) -> None:
+        requested = time.perf_counter()
+        transform = self._transform
+        mailbox = self._mailbox
+
+        for index, node in enumerate(self._nodes):
+
+            def completed(
+                frame: vs.VideoFrame | None, error: BaseException | None, index: int = index
+            ) -> None:
+                if generation != mailbox.generation:
+                    return
+                value: Any = frame
+                duration = None
+                if error is None:
+                    if read_duration and index == 0:
+                        duration = _duration_of_frame(frame)
+                    if transform is not None:
+                        try:
+                            value = transform(frame)  # type: ignore[arg-type]
+                        except BaseException as exc:
+                            value, error = None, exc
+                # The value slot carries (part index, value); the drain puts the parts together.
+                mailbox.inbox.append(
+                    (generation, n, (index, value), error, time.perf_counter() - requested, duration)
+                )
+                if not mailbox.pending:
+                    mailbox.pending = True
+                    mailbox.wake(mailbox)
+
+            node.get_frame_async(n, completed)
+
+    # -- the pump's thread -----------------------------------------------------------------------
 
     def _drain(self) -> None:
         # Clear the flag before emptying the inbox: a completion after this point schedules a new drain.
@@ -342,77 +530,198 @@ class FramePump:
         ready = self._ready
         generation = self._generation
         drained = 0
-        while inbox:
-            item = inbox.popleft()
-            if item[0] == generation:
-                ready[item[1]] = item
-                drained += 1
+        if len(self._nodes) == 1:
+            while inbox:
+                item = inbox.popleft()
+                if item[0] == generation:
+                    ready[item[1]] = item
+                    drained += 1
+        else:
+            while inbox:
+                item = inbox.popleft()
+                if item[0] == generation:
+                    drained += self._add_part(item)
         self._in_flight -= drained
         if self._running:
-            self._deliver_ready()
+            if self._pacing is None:
+                self._deliver_ready()
+            else:
+                self._deliver_paced()
             self._request_more()
+
+    def _add_part(self, item: tuple[int, int, Any, BaseException | None, float, float | None]) -> int:
+        """Collect one part of a bundle; 1 once the bundle is complete (and ready), else 0."""
+        generation, n, (index, value), error, seconds, duration = item
+        parts = self._parts.get(n)
+        if parts is None:
+            # [values, parts missing, first error, slowest part's seconds, duration]
+            parts = self._parts[n] = [[None] * len(self._nodes), len(self._nodes), None, 0.0, None]
+        parts[0][index] = value
+        parts[1] -= 1
+        if error is not None and parts[2] is None:
+            parts[2] = error
+        parts[3] = max(parts[3], seconds)
+        if index == 0:
+            parts[4] = duration
+        if parts[1]:
+            return 0
+        del self._parts[n]
+        error = parts[2]
+        self._ready[n] = (
+            generation,
+            n,
+            None if error is not None else tuple(parts[0]),
+            error,
+            parts[3],
+            parts[4],
+        )
+        return 1
 
     def _deliver_ready(self) -> None:
         ready = self._ready
         generation = self._generation
         deliver = self._deliver
         delivered = 0
+        failed = 0
         try:
             while (item := ready.pop(self._next_deliver, None)) is not None:
-                _, n, value, error, seconds = item
+                _, n, value, error, seconds, _ = item
                 self._next_deliver = n + 1
-                delivered += 1
                 if error is not None:
+                    failed += 1
                     self._fail(n, error)
                 else:
+                    delivered += 1
                     deliver(n, value, seconds)
                 if self._generation != generation:
                     return  # the consumer seeked or stopped from inside its callback
         finally:
-            if self._auto_release and self._generation == generation:
-                self._unreleased -= delivered
+            if self._generation == generation:
+                self._unreleased -= failed + delivered if self._auto_release else failed
         if self._next_deliver >= self._end:
             self._finish()
+
+    def _deliver_paced(self) -> None:
+        """Deliver the next frame if it is due; otherwise wake up when it will be."""
+        pacing = self._pacing
+        assert pacing is not None
+        ready = self._ready
+        generation = self._generation
+        clock = pacing.clock
+        while (item := ready.get(self._next_deliver)) is not None:
+            _, n, value, error, seconds, props_duration = item
+            now = clock.now()
+            due = now if pacing.due is None else pacing.due
+            if now < due:
+                if pacing.cancel_timer is None:
+                    pacing.cancel_timer = clock.call_later(due - now, self._on_due)
+                return
+            del ready[n]
+            self._next_deliver = n + 1
+            if error is not None:
+                self._unreleased -= 1
+                self._fail(n, error)
+            else:
+                try:
+                    duration = pacing.duration(n, props_duration)
+                except ValueError as exc:
+                    self._unreleased -= 1
+                    self._fail(n, exc)
+                else:
+                    late = due + duration <= now and pacing.policy == "drop" and n + 1 < self._end
+                    pacing.due = (due if pacing.policy == "drop" else max(due, now)) + duration
+                    if late:
+                        self._unreleased -= 1
+                        self._drop(n)
+                    else:
+                        if self._auto_release:
+                            self._unreleased -= 1
+                        self._deliver(n, value, seconds)
+                        if self._generation != generation:
+                            return
+                        continue  # the next frame is due one duration later: normally not yet
+            if self._generation != generation:
+                return
+        if self._next_deliver >= self._end:
+            self._finish()
+
+    def _on_due(self) -> None:
+        pacing = self._pacing
+        if pacing is None or not self._running:
+            return
+        pacing.cancel_timer = None  # this was its call
+        self._deliver_paced()
+        self._request_more()
 
     def _finish(self) -> None:
         if self._running:
             self._running = False
+            if self._pacing is not None:
+                self._pacing.stop_timer()
             self._done()
 
 
+def _duration_of_frame(frame: vs.VideoFrame | None) -> float | None:
+    """A frame's ``_DurationNum / _DurationDen`` in seconds (None if it does not say)."""
+    if frame is None:
+        return None
+    props = frame.props
+    num = props.get("_DurationNum")
+    den = props.get("_DurationDen")
+    if isinstance(num, int) and isinstance(den, int) and num > 0 and den > 0:
+        return num / den
+    return None
+
+
 class FrameStream(QtCore.QObject):
-    """Frames of a node delivered to widget code as Qt signals, in order, on the Qt thread.
+    """Frames of a node delivered to widget code as Qt signals, in order, on the stream's thread.
 
     ``frameReady(n, value, seconds)`` carries each frame (or what ``transform`` made of it, e.g. a
-    QImage from :func:`vsengine_qt.frame_to_qimage`), ``frameFailed(n, error)`` a frame that failed to
-    render, and ``finished()`` follows the last frame of the range. :meth:`seek` restarts anywhere;
-    frames of the old position that are still rendering are dropped.
+    QImage from :func:`vsengine_qt.frame_to_qimage`; for a bundle of nodes, a tuple of them),
+    ``frameFailed(n, error)`` a frame that failed to render, ``frameDropped(n)`` a frame that paced
+    playback skipped to keep time, and ``finished()`` follows the last frame of the range.
+    :meth:`seek` delivers as fast as the frames come, :meth:`play` at the clip's rate; frames of the
+    old position that are still rendering are dropped.
+
+    The stream's thread is the thread that creates it: the Qt main thread normally, or a worker
+    ``QThread`` (its Qt event loop is enough, no asyncio loop is needed there). Its methods must be
+    called on that thread. With ``auto_release=False`` each delivered frame counts against
+    ``backlog`` until :meth:`release` (so a consumer that keeps frames, e.g. a playback buffer, holds
+    VapourSynth back); by default a frame is released once the ``frameReady`` slots return.
+    ``clock`` is what :meth:`play` reads time from (default :class:`vsengine_qt.QtClock`; tests use
+    :class:`vsengine_qt.ManualClock`).
     """
 
     frameReady = Signal(int, object, float)
     frameFailed = Signal(int, object)
+    frameDropped = Signal(int)
     finished = Signal()
 
     def __init__(
         self,
-        node: vs.VideoNode,
+        node: vs.VideoNode | Sequence[vs.VideoNode],
         *,
         prefetch: int | None = None,
         backlog: int | None = None,
         transform: Callable[[vs.VideoFrame], Any] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         parent: QtCore.QObject | None = None,
+        auto_release: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(parent)
         self._pump = FramePump(
             node,
             self.frameReady.emit,
-            self._on_failure,
-            self._on_done,
+            self.frameFailed.emit,
+            self.finished.emit,
             prefetch=prefetch,
             backlog=backlog,
             transform=transform,
             loop=loop,
+            auto_release=auto_release,
+            drop=self.frameDropped.emit,
+            clock=clock,
         )
 
     @property
@@ -421,20 +730,48 @@ class FrameStream(QtCore.QObject):
 
     @property
     def position(self) -> int:
+        """The number of the next frame to be delivered."""
         return self._pump.position
 
     @property
     def running(self) -> bool:
         return self._pump.running
 
+    @property
+    def playing(self) -> bool:
+        """True during a :meth:`play` that has frames left to deliver."""
+        return self._pump.playing
+
     def seek(self, start: int, end: int | None = None) -> None:
-        """Deliver ``[start, end)`` from now on; whatever was in flight is dropped."""
+        """Deliver ``[start, end)`` from now on, as fast as they come; whatever was in flight is dropped."""
         self._pump.seek(start, end)
+
+    def play(
+        self,
+        start: int | None = None,
+        end: int | None = None,
+        *,
+        fps: Fraction | float | None = None,
+        speed: float = 1.0,
+        policy: Policy = "every",
+    ) -> None:
+        """Deliver ``[start, end)`` (default: from the current position) at the clip's rate.
+
+        See :meth:`FramePump.play`: ``fps`` overrides the rate (a VFR clip follows each frame's
+        ``_DurationNum/_DurationDen``), ``speed`` scales it, ``policy`` is ``"every"`` (show every
+        frame) or ``"drop"`` (keep time: ``frameDropped(n)`` for a frame that is too late).
+        """
+        self._pump.play(start, end, fps=fps, speed=speed, policy=policy)
+
+    def release(self, count: int = 1) -> None:
+        """With ``auto_release=False``: the consumer is done with ``count`` delivered frames."""
+        self._pump.release(count)
 
     def stop(self) -> None:
         self._pump.stop()
 
     def pause(self) -> None:
+        """Stop requesting new frames (frames in flight are still delivered)."""
         self._pump.pause()
 
     def resume(self) -> None:
@@ -442,12 +779,6 @@ class FrameStream(QtCore.QObject):
 
     def close(self) -> None:
         self._pump.close()
-
-    def _on_failure(self, n: int, error: BaseException) -> None:
-        self.frameFailed.emit(n, error)
-
-    def _on_done(self) -> None:
-        self.finished.emit()
 
 
 class FrameIterator:
@@ -460,7 +791,7 @@ class FrameIterator:
 
     def __init__(
         self,
-        node: vs.VideoNode,
+        node: vs.VideoNode | Sequence[vs.VideoNode],
         start: int = 0,
         end: int | None = None,
         *,
@@ -469,6 +800,16 @@ class FrameIterator:
         transform: Callable[[vs.VideoFrame], Any] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
+        node = _check_nodes(node)  # a wrong node is the first thing to say
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise RuntimeError(
+                    "frames() delivers through the running asyncio loop: call it in a coroutine on the "
+                    "Qt thread while qtinter's loop runs (see vsengine_qt.setup()), or pass loop=..."
+                ) from None
+        self._loop = loop
         self._buffer: collections.deque[Delivered | tuple[int, BaseException]] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._finished = False
@@ -521,14 +862,14 @@ class FrameIterator:
         while not buffer:
             if self._finished or not self._pump.running:
                 raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = self._loop.create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
         item = buffer.popleft()
-        self._pump.release()
         if isinstance(item, Delivered):
+            self._pump.release()
             return item
         _, error = item
         raise error
@@ -551,7 +892,7 @@ class FrameIterator:
 
 
 def frames(
-    node: vs.VideoNode,
+    node: vs.VideoNode | Sequence[vs.VideoNode],
     start: int = 0,
     end: int | None = None,
     *,
@@ -562,7 +903,8 @@ def frames(
     """Iterate over the frames ``[start, end)`` of ``node`` on the running loop's thread, in order.
 
     ``prefetch`` frames are rendered ahead (default :func:`default_prefetch`); ``transform`` (e.g.
-    :func:`vsengine_qt.frame_to_qimage`) runs on VapourSynth's threads as each frame completes::
+    :func:`vsengine_qt.frame_to_qimage`) runs on VapourSynth's threads as each frame completes. A
+    sequence of nodes is delivered as bundles: one tuple of values per frame number::
 
         async with vsengine_qt.frames(node) as it:
             async for delivered in it:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 from typing import TYPE_CHECKING, Self
 
@@ -41,12 +42,13 @@ class Session:
     def close(self) -> None:
         """Restore the previous vsengine loop, unregister the policy and end qtinter's guest mode.
 
-        Idempotent. Environments still alive when the policy is unregistered become unusable:
-        dispose them first.
+        Idempotent. A session that is still open when the interpreter exits is closed then.
+        Environments still alive when the policy is unregistered become unusable: dispose them first.
         """
         if self._closed:
             return
         self._closed = True
+        atexit.unregister(self.close)
         self._stack.close()
 
     def __enter__(self) -> Self:
@@ -104,4 +106,8 @@ def setup(store: EnvironmentStore | None = None, *, flags_creation: int = 0) -> 
     except BaseException:
         stack.close()
         raise
-    return Session(stack, policy, qt_loop)
+    session = Session(stack, policy, qt_loop)
+    # A session still open when the interpreter exits (a script that never closed it) is closed then,
+    # before Qt is torn down: a policy left registered with frames in flight aborts the process.
+    atexit.register(session.close)
+    return session
