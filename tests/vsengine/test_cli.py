@@ -260,3 +260,53 @@ def test_frames_are_written_without_copying_them_into_python(tmp_path: Path) -> 
     status, peak = map(int, result.stdout.split())
     assert status == 0
     assert peak < frame_size, f"Python allocated up to {peak} bytes at once (one frame is {frame_size})"
+
+
+#: Frame 3 of this script raises in the script's own Python code (a FrameEval callback).
+FAILS_AT_3 = """
+import vapoursynth as vs
+clip = vs.core.std.BlankClip(width=8, height=8, format=vs.GRAY8, length=10)
+def select(n):
+    if n == 3:
+        raise KeyError(f"no frame {n} here")
+    return clip
+vs.core.std.FrameEval(clip, select).set_output()
+"""
+
+
+@pytest.mark.parametrize(("frames", "name"), [(None, "out.y4m"), ("2-8", "out.y4m"), (None, "-")])
+def test_a_failing_frame_is_named_with_the_scripts_traceback_and_leaves_no_file(
+    tmp_path: Path, frames: str | None, name: str
+) -> None:
+    script = tmp_path / "fails.vpy"
+    script.write_text(FAILS_AT_3, encoding="utf-8")
+    args = ["--frames", frames] if frames else []
+    result = vsengine("render", script, *args, "-o", name, cwd=tmp_path)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1, stderr
+    lines = stderr.splitlines()
+    # The frame number is the script's (3), also when the range starts elsewhere.
+    assert lines[0] == "vsengine: error: frame 3: KeyError: 'no frame 3 here'"
+    assert lines[1] == "Traceback (most recent call last):"
+    assert f'File "{script}", line 6, in select' in stderr
+    assert lines[-1] == "KeyError: 'no frame 3 here'"
+    assert "vapoursynth.pyx" not in stderr
+    # Nothing was left behind: no partial output file, no temporary file.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fails.vpy"]
+
+
+def test_a_failed_render_keeps_the_existing_output_file(tmp_path: Path) -> None:
+    script = tmp_path / "fails.vpy"
+    script.write_text(FAILS_AT_3, encoding="utf-8")
+    (tmp_path / "out.y4m").write_bytes(b"an earlier, complete render")
+    result = vsengine("render", script, "-o", "out.y4m", cwd=tmp_path)
+    assert result.returncode == 1
+    assert (tmp_path / "out.y4m").read_bytes() == b"an earlier, complete render"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fails.vpy", "out.y4m"]
+    # A successful render replaces it, with the usual permissions (not a private temporary file's).
+    result = vsengine("render", "-o", "out.y4m", "--frames", "0-1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out.y4m").read_bytes().startswith(b"YUV4MPEG2 ")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "out.y4m").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -95,8 +96,10 @@ def test_headless_script_error_exits_1_with_the_traceback(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--frames", "10-5"], "outside the clip"),
-        (["--frames", "abc"], "must look like START-END"),
+        # Issue 13 item 15: a reversed range says so (it said "outside the clip").
+        (["--frames", "10-5"], "bad --frames '10-5': START (10) is after END (5)"),
+        (["--frames", "0-240"], "bad --frames '0-240': the clip has 240 frames (0 to 239)"),
+        (["--frames", "abc"], "bad --frames 'abc': expected START-END"),
         (["--output", "4"], "has no output 4"),
     ],
 )
@@ -125,8 +128,11 @@ def test_parse_range() -> None:
     assert parse_range("2-4", 10) == (2, 5)
     assert parse_range("7-", 10) == (7, 10)
     assert parse_range("3", 10) == (3, 4)
-    with pytest.raises(ValueError, match="outside"):
+    assert parse_range("-2", 10) == (0, 3)
+    with pytest.raises(ValueError, match="the clip has 10 frames"):
         parse_range("5-10", 10)
+    with pytest.raises(ValueError, match=r"START \(5\) is after END \(2\)"):
+        parse_range("5-2", 10)
 
 
 def test_window_mode_runs_until_the_window_closes(qapp: QtWidgets.QApplication) -> None:
@@ -159,3 +165,178 @@ def test_unwritable_png_dir_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert str(not_a_directory) in result.stderr
     assert "Traceback" not in result.stderr
+
+
+FAILS_AT_3 = """
+import vapoursynth as vs
+clip = vs.core.std.BlankClip(width=8, height=8, format=vs.RGB24, length=10)
+def select(n):
+    if n == 3:
+        raise KeyError(f"no frame {n} here")
+    return clip
+vs.core.std.FrameEval(clip, select).set_output()
+"""
+
+
+def test_headless_frame_error_names_the_frame_and_shows_the_scripts_traceback(tmp_path: Path) -> None:
+    """Issue 13 item 13: ``frame N: <Type>: <message>``, the script's traceback, a true progress line."""
+    script = tmp_path / "fails.vpy"
+    script.write_text(FAILS_AT_3)
+    result = preview(str(script), "--headless", "--png-dir", str(tmp_path / "png"))
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    at = lines.index("vsengine-qt: frame 3: KeyError: 'no frame 3 here'")
+    assert lines[at + 1] == "Traceback (most recent call last):"
+    assert f'File "{script}", line 6, in select' in result.stderr
+    assert lines[-1] == "KeyError: 'no frame 3 here'"
+    assert "vapoursynth.pyx" not in result.stderr
+    assert "_frames.py" not in result.stderr  # no internal traceback
+    # The last progress line says what was done: frames 0-2 written, no more, no less.
+    assert lines[at - 1].startswith("["), lines
+    assert " 3/10 frames " in lines[at - 1], lines
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == [f"frame{n:06d}.png" for n in range(3)]
+
+
+def test_headless_says_and_clears_what_an_earlier_run_left(tmp_path: Path) -> None:
+    png = tmp_path / "png"
+    png.mkdir()
+    for n in (0, 1, 50, 51):  # a longer earlier run
+        (png / f"frame{n:06d}.png").write_bytes(b"old")
+    (png / ".frame000052.png.0a1b2c3d.partial").write_bytes(b"interrupted")
+    (png / "notes.txt").write_text("mine")
+    result = preview("--headless", "--frames", "0-1", "--png-dir", str(png))
+    assert result.returncode == 0, result.stderr
+    assert f"removed 5 PNGs of an earlier run from {png}" in result.stdout
+    assert f"{png} also holds 1 other files (left alone)" in result.stdout
+    assert sorted(p.name for p in png.iterdir()) == ["frame000000.png", "frame000001.png", "notes.txt"]
+    assert QtGui.QImage(str(png / "frame000001.png")).width() == WIDTH
+
+
+def test_headless_script_arguments(tmp_path: Path) -> None:
+    """``--arg name=value`` sets a global of the script, a str, as vspipe does."""
+    script = tmp_path / "args.vpy"
+    script.write_text(
+        "import vapoursynth as vs\n"
+        "assert isinstance(level, str) and isinstance(size, str), (level, size)\n"
+        "vs.core.std.BlankClip(width=int(size), height=8, format=vs.GRAY8, color=[int(level)], length=1)"
+        ".set_output()\n"
+    )
+    result = preview(
+        str(script), "--headless", "-a", "level=77", "--arg", "size=24", "--png-dir", str(tmp_path / "png")
+    )
+    assert result.returncode == 0, result.stderr
+    image = QtGui.QImage(str(tmp_path / "png" / "frame000000.png"))
+    assert image.width() == 24
+    assert image.pixelColor(3, 3).red() == 77
+    bad = preview(str(script), "--headless", "--arg", "no-equals")
+    assert bad.returncode == 2
+    assert "expected NAME=VALUE" in bad.stderr
+
+
+def _start_preview(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["QTINTERBINDING"] = BINDING
+    return subprocess.Popen(
+        [sys.executable, "-m", "vsengine_qt", "preview", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def _wait_for_file(path: Path, process: subprocess.Popen[str]) -> None:
+    """Wait (on the child's own progress, not a clock) until the child created ``path``."""
+    import select
+
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        select.select([], [], [], 0.01)
+
+
+@pytest.mark.parametrize("where", ["deadlocked-script", "slow-frames"])
+@pytest.mark.parametrize("attempt", range(3))
+def test_ctrl_c_in_headless_preview_exits_at_once_with_interrupted(
+    tmp_path: Path, where: str, attempt: int
+) -> None:
+    """Issue 13 item 14: rc 130 and ``interrupted``, no traceback, on the first Ctrl+C; a script
+    that never returns (a deadlock) does not hold the process."""
+    started = tmp_path / "started"
+    if where == "deadlocked-script":
+        body = f"open({str(started)!r}, 'w').close()\nimport threading\nthreading.Event().wait()\n"
+    else:
+        body = (
+            "import time\n"
+            "clip = vs.core.std.BlankClip(width=8, height=8, format=vs.GRAY8, length=1000)\n"
+            "def slow(n):\n"
+            f"    open({str(started)!r}, 'w').close()\n"
+            "    time.sleep(0.5)\n"
+            "    return clip\n"
+            "vs.core.std.FrameEval(clip, slow).set_output()\n"
+        )
+    script = tmp_path / "script.vpy"
+    script.write_text("import vapoursynth as vs\n" + body)
+    process = _start_preview(str(script), "--headless", "--png-dir", str(tmp_path / "png"))
+    try:
+        _wait_for_file(started, process)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err
+    assert err.rstrip().endswith("vsengine-qt: interrupted"), err
+    assert "Traceback" not in err
+    assert not list((tmp_path / "png").glob(".*.partial")) if (tmp_path / "png").exists() else True
+
+
+#: Runs the previewer's command line (``vsengine-qt preview --window``) with a user's slot on the
+#: window's frameShown that raises, and closes the window after the next slot.
+SLOT_RAISES = """
+import sys
+from vsengine_qt._cli import choose_binding
+choose_binding()
+from vsengine_qt._cli import main
+from vsengine_qt._qt import QtCore, QtWidgets
+from vsengine_qt._viewer import PreviewWindow
+
+def bad_slot(n):
+    raise RuntimeError(f"an error in a user's slot at frame {n}")
+
+def close_later(n):
+    QtCore.QTimer.singleShot(0, QtWidgets.QApplication.closeAllWindows)
+
+def hook():
+    windows = [w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, PreviewWindow)]
+    if not windows:
+        QtCore.QTimer.singleShot(10, hook)
+        return
+    windows[0].frameShown.connect(bad_slot)
+    windows[0].frameShown.connect(close_later)
+
+app = QtWidgets.QApplication(["test"])
+QtCore.QTimer.singleShot(0, hook)
+sys.exit(main(["preview", "--window"]))
+"""
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_an_error_in_a_slot_is_reported_not_an_abort(tmp_path: Path, attempt: int) -> None:
+    """Issue 13 item 4: PyQt aborts on an exception in a slot unless sys.excepthook is replaced;
+    the previewer reports it and goes on (the window closes normally afterwards: rc 0)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["QTINTERBINDING"] = BINDING
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    result = subprocess.run(
+        [sys.executable, "-c", SLOT_RAISES],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "vsengine-qt: uncaught error (the previewer goes on):" in result.stderr
+    assert "RuntimeError: an error in a user's slot at frame 0" in result.stderr

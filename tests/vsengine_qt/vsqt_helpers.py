@@ -48,3 +48,45 @@ def in_thread[T](func: Callable[[], T]) -> Future[T]:
 
     threading.Thread(target=work, daemon=True).start()
     return future
+
+
+class Gate:
+    """A threading.Event a test script (running in this process) waits on, and a count of the
+    times the script got there: the test opens it when it has seen what it waits for."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.event = threading.Event()
+        self.arrived = threading.Semaphore(0)
+        self.arrivals = 0
+
+    def wait(self) -> None:
+        """Called by the script (any thread): block until the test opens the gate."""
+        self.arrivals += 1
+        self.arrived.release()
+        if not self.event.wait(STEP_TIMEOUT * 3):
+            raise TimeoutError("the test never opened the gate")
+
+    async def reached(self) -> None:
+        """Wait (without blocking the loop) until the script is at the gate."""
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(None, self.arrived.acquire, True, STEP_TIMEOUT):
+            raise TimeoutError("the script never reached the gate")
+
+    def open(self) -> None:
+        self.event.set()
+
+
+#: Gates by name, for scripts: ``import vsqt_helpers; vsqt_helpers.GATES["x"].wait()``.
+GATES: dict[str, Gate] = {}
+
+
+async def wait_until(predicate: Any, timeout: float = STEP_TIMEOUT) -> None:
+    """Wait, one loop turn at a time, until ``predicate()`` holds (for state that has no signal)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError(f"{predicate} did not become true")
+        await asyncio.sleep(0.005)

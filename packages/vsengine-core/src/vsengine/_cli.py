@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import re
 import sys
 import time
 from typing import IO, TYPE_CHECKING
@@ -18,6 +17,13 @@ from typing import IO, TYPE_CHECKING
 import vapoursynth as vs
 
 from vsengine import __version__
+from vsengine._clitools import (
+    FrameFailed,
+    FrameRangeError,
+    atomic_file,
+    describe_frame_error,
+    parse_frames,
+)
 from vsengine._demo import demo_clip
 from vsengine._y4m import FRAME_HEADER, y4m_header
 from vsengine.adapters.asyncio import AsyncIOLoop
@@ -89,20 +95,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_frames(spec: str, count: int) -> tuple[int, int]:
-    """Parses ``START-END`` (inclusive, either side optional, or a single frame ``N``)."""
-    match = re.fullmatch(r"\s*(\d*)\s*(-?)\s*(\d*)\s*", spec)
-    if match is None or not (match[1] or match[3]) or (not match[2] and not match[1]):
-        raise UsageError(f"bad --frames {spec!r}: expected START-END, START-, -END or N")
-    start = int(match[1]) if match[1] else 0
-    end = (int(match[3]) if match[3] else count - 1) if match[2] else start
-    if start > end:
-        raise UsageError(f"bad --frames {spec!r}: START ({start}) is after END ({end})")
-    if end >= count:
-        raise UsageError(f"bad --frames {spec!r}: the clip has {count} frames (0 to {count - 1})")
-    return start, end
-
-
 # -- progress --------------------------------------------------------------------------------------
 
 
@@ -166,11 +158,12 @@ def _open_output(path: str) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    try:
-        f = open(path, "wb")  # noqa: SIM115 (closed below)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    with f:
+    # Written under a temporary name, renamed to `path` only once every frame is in.
+    with contextlib.ExitStack() as stack:
+        try:
+            f = stack.enter_context(atomic_file(path))
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
         yield f
 
 
@@ -186,14 +179,15 @@ def _select_output(env: ManagedEnvironment, index: int, source: str) -> vs.Video
 
 
 async def _render(
-    node: vs.VideoNode, env: ManagedEnvironment, out: IO[bytes], args: argparse.Namespace
+    node: vs.VideoNode, env: ManagedEnvironment, out: IO[bytes], args: argparse.Namespace, first: int = 0
 ) -> str:
     """Writes every frame of `node` to `out` in order (Y4M or raw planes); returns the summary line.
 
     Frames come from `vsengine.video.frames` and their planes are written straight from
     VapourSynth's memory: no per-frame copy into a bytes object (which is what
     `vsengine.video.render` hands out), so a 1080p frame costs no 3 MB allocation, copy and page
-    faults. The output is byte for byte what writing `render`'s chunks gives.
+    faults. The output is byte for byte what writing `render`'s chunks gives. `first` is the number,
+    in the script's clip, of `node`'s frame 0 (for the report of a frame that fails).
     """
     header = y4m_header(node) if args.y4m else None  # refuses clips Y4M cannot carry, before any work
     previous = get_loop()
@@ -206,15 +200,18 @@ async def _render(
             write(header)
         done = 0
         # backlog=-1: as many frames ahead as requested at once, as `render` reads ahead.
-        async for f in frames(node, env, prefetch=args.prefetch, backlog=-1, close=True):
-            if header is not None:
-                write(FRAME_HEADER)
-            for p in range(f.format.num_planes):
-                view = memoryview(f[p])
-                # Padded rows (a stride wider than the row) are packed first.
-                write(view.cast("B") if view.c_contiguous else view.tobytes())
-            done += 1
-            progress.update(done)
+        try:
+            async for f in frames(node, env, prefetch=args.prefetch, backlog=-1, close=True):
+                if header is not None:
+                    write(FRAME_HEADER)
+                for p in range(f.format.num_planes):
+                    view = memoryview(f[p])
+                    # Padded rows (a stride wider than the row) are packed first.
+                    write(view.cast("B") if view.c_contiguous else view.tobytes())
+                done += 1
+                progress.update(done)
+        except vs.Error as exc:  # frames() delivers in order: the failed frame is the next one
+            raise FrameFailed(describe_frame_error(first + done, exc)) from None
     finally:
         summary = progress.finish()
         set_loop(previous)
@@ -240,11 +237,12 @@ def _run_render(args: argparse.Namespace) -> int:
                 script.result()
             with env.use():
                 node = _select_output(env, args.output_index, source)
+                start = 0
                 if args.frames is not None:
                     start, end = parse_frames(args.frames, node.num_frames)
                     node = node[start : end + 1]
             with _open_output(args.output) as out:
-                summary = asyncio.run(_render(node, env, out, args))
+                summary = asyncio.run(_render(node, env, out, args, start))
             del node
         finally:
             if script is not None:
@@ -262,7 +260,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "render":
             return _run_render(args)
         raise AssertionError(args.command)  # pragma: no cover (argparse rejects the rest)
-    except (UsageError, ValueError, FileNotFoundError, IsADirectoryError, ExecutionError, vs.Error) as exc:
+    except FrameFailed as exc:
+        print(f"{PROG}: error: {exc.report.summary}", file=sys.stderr)
+        if exc.report.traceback:
+            print(exc.report.traceback, end="", file=sys.stderr)
+        return 1
+    except (
+        UsageError,
+        FrameRangeError,
+        ValueError,
+        FileNotFoundError,
+        IsADirectoryError,
+        ExecutionError,
+        vs.Error,
+    ) as exc:
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except BrokenPipeError:

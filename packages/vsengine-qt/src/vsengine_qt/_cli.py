@@ -6,13 +6,16 @@ import argparse
 import importlib
 import importlib.util
 import os
+import signal
 import sys
-from typing import TYPE_CHECKING
+import traceback
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
+    import types
     from collections.abc import Sequence
 
-__all__ = ["choose_binding", "display_available", "main"]
+__all__ = ["choose_binding", "display_available", "main", "report_uncaught"]
 
 #: Tried in this order when neither an imported binding nor QTINTERBINDING says which one to use.
 _PREFERRED_BINDINGS = ("PySide6", "PyQt6", "PyQt5", "PySide2")
@@ -73,7 +76,24 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument(
         "--prefetch", type=int, default=None, help="frames rendered ahead (default: 2x threads)"
     )
+    preview.add_argument(
+        "--arg",
+        "-a",
+        dest="args",
+        metavar="NAME=VALUE",
+        action="append",
+        type=_script_arg,
+        default=[],
+        help="a global variable NAME (a str) for the script, as vspipe --arg gives it; repeatable",
+    )
     return parser
+
+
+def _script_arg(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME a Python identifier, got {text!r}")
+    return name, value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,15 +105,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("vsengine-qt: --frames and --png-dir apply to --headless only", file=sys.stderr)
         return 2
     choose_binding()
-    if headless:
-        return _run_headless(args)
-    return _run_window(args)
+    previous_hook = sys.excepthook
+    # An exception in a Qt slot (ours or a script's) is reported and the application goes on:
+    # without a hook of its own PyQt aborts the process.
+    sys.excepthook = report_uncaught
+    try:
+        if headless:
+            return _run_headless(args)
+        return _run_window(args)
+    finally:
+        sys.excepthook = previous_hook
+
+
+def report_uncaught(kind: type[BaseException], error: BaseException, tb: types.TracebackType | None) -> None:
+    """``sys.excepthook`` of the previewer: an exception nobody caught (in a Qt slot, say) is printed
+    with its traceback, and shown by the open previewer windows; the process goes on."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, tb)
+        return
+    text = "".join(traceback.format_exception(kind, error, tb))
+    print(f"vsengine-qt: uncaught error (the previewer goes on):\n{text}", end="", file=sys.stderr)
+    viewer = sys.modules.get("vsengine_qt._viewer")
+    if viewer is not None:
+        viewer.PreviewWindow.report_uncaught(error)
 
 
 def _run_headless(args: argparse.Namespace) -> int:
     import asyncio
 
     import qtinter
+    from vsengine._clitools import FrameFailed
     from vsengine.vpy import ExecutionError
     from vsengine_qt._headless import render_headless
     from vsengine_qt._qt import QtGui
@@ -102,7 +143,7 @@ def _run_headless(args: argparse.Namespace) -> int:
     app = QtGui.QGuiApplication.instance() or QtGui.QGuiApplication(["vsengine-qt"])
 
     async def run() -> int:
-        # Owner mode: asyncio.run drives Qt's loop; setup() finds the running loop and uses it.
+        # Owner mode: the loop drives Qt's; setup() finds the running loop and uses it.
         with setup() as session:
             try:
                 stats = await render_headless(
@@ -112,7 +153,12 @@ def _run_headless(args: argparse.Namespace) -> int:
                     args.frames,
                     args.png_dir,
                     prefetch=args.prefetch,
+                    args=dict(args.args),
                 )
+            except FrameFailed as exc:
+                print(f"vsengine-qt: {exc.report.summary}", file=sys.stderr)
+                print(exc.report.traceback, end="", file=sys.stderr)
+                return 1
             except (ExecutionError, LookupError, TypeError, ValueError, OSError) as exc:
                 print(f"vsengine-qt: {exc}", file=sys.stderr)
                 if isinstance(exc, ExecutionError):
@@ -122,10 +168,41 @@ def _run_headless(args: argparse.Namespace) -> int:
         print(f"{stats.frames} frames in {stats.seconds:.2f} s: {stats.fps:.1f} frames/s{where}")
         return 0
 
+    loop = qtinter.new_event_loop()
+    task = loop.create_task(run())
+    interrupted = False
+
+    def on_sigint(signum: int, frame: types.FrameType | None) -> None:
+        nonlocal interrupted
+        if interrupted:  # a second Ctrl+C while the first one's clean-up runs: leave now
+            _leave(130)
+        interrupted = True
+        loop.call_soon_threadsafe(task.cancel)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        return asyncio.run(run(), loop_factory=qtinter.new_event_loop)
+        code = loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        code = 130
     finally:
+        signal.signal(signal.SIGINT, previous)
+        if not interrupted:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
         del app
+    if interrupted:
+        # A script still running in a worker thread (a slow or deadlocked one) would keep the
+        # process alive: Python joins those threads at exit. Leave at once, like Ctrl+C should.
+        _leave(130)
+    return code
+
+
+def _leave(code: int) -> NoReturn:
+    print("vsengine-qt: interrupted", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _run_window(args: argparse.Namespace) -> int:
@@ -135,7 +212,9 @@ def _run_window(args: argparse.Namespace) -> int:
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["vsengine-qt"])
     with setup() as session:
-        window = PreviewWindow(session.policy, args.script, args.output, prefetch=args.prefetch)
+        window = PreviewWindow(
+            session.policy, args.script, args.output, prefetch=args.prefetch, args=dict(args.args)
+        )
         window.resize(1000, 660)
         window.show()
         code = exec_(app)

@@ -830,6 +830,11 @@ class FrameIterator:
     def pump(self) -> FramePump:
         return self._pump
 
+    @property
+    def buffered(self) -> int:
+        """Frames (and failures) delivered and not yet taken: ``__anext__`` returns at once while > 0."""
+        return len(self._buffer)
+
     def seek(self, start: int, end: int | None = None) -> None:
         """Continue with frame ``start`` (up to ``end``, default the clip's end); frames buffered or in
         flight for the old position are dropped."""

@@ -1,9 +1,10 @@
-"""What the previewer shows: a script's output (or the built-in test clip) in an environment of its own."""
+"""What the previewer shows: a script's outputs (or the built-in test clip) in an environment of its own."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import types
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -15,31 +16,78 @@ from vsengine_qt._image import qimage_node
 from vsengine_qt._testclip import builtin_clip
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from vsengine.policy import ManagedEnvironment, Policy
 
-__all__ = ["Source", "load_source"]
+__all__ = ["Source", "load_source", "local_modules", "script_files"]
 
 
 class Source:
-    """A loaded clip: its environment, the output node and the node converted for QImages.
+    """A loaded script: its environment, its outputs, and the one chosen to show (``output``).
 
-    :meth:`dispose` releases everything (the script's globals and the environment). Idempotent.
+    ``node`` and ``image_node`` are the chosen output's clip and the same clip converted for
+    QImages; :meth:`select` chooses another video output. ``files`` are the script and the local
+    modules it imported (what to watch for changes). :meth:`dispose` releases everything (the
+    script's globals and the environment). Idempotent.
     """
 
     def __init__(
         self,
         name: str,
         environment: ManagedEnvironment,
-        node: vs.VideoNode,
-        image_node: vs.VideoNode,
+        outputs: Mapping[int, vs.VideoNode | vs.AudioNode],
+        output: int,
         script: Script | None,
+        files: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.environment = environment
-        self.node = node
-        self.image_node = image_node
+        self.files = files
+        self._outputs = dict(outputs)
+        self._images: dict[int, vs.VideoNode] = {}
         self._script = script
         self._disposed = False
+        self.output = -1
+        self.select(output)
+
+    @property
+    def outputs(self) -> Mapping[int, vs.VideoNode | vs.AudioNode]:
+        """Every output of the script by index: video outputs as their clip, audio as the node."""
+        return types.MappingProxyType(self._outputs)
+
+    @property
+    def video_outputs(self) -> list[int]:
+        return sorted(i for i, node in self._outputs.items() if isinstance(node, vs.VideoNode))
+
+    @property
+    def audio_outputs(self) -> list[int]:
+        return sorted(i for i, node in self._outputs.items() if isinstance(node, vs.AudioNode))
+
+    def video(self, index: int) -> vs.VideoNode:
+        """The clip of video output ``index`` (LookupError or TypeError naming the problem)."""
+        node = self._outputs.get(index)
+        if node is None:
+            available = ", ".join(str(i) for i in sorted(self._outputs)) or "none"
+            raise LookupError(f"{self.name} has no output {index} (its outputs: {available})")
+        if isinstance(node, vs.AudioNode):
+            raise TypeError(f"output {index} of {self.name} is audio: the previewer shows video outputs only")
+        return node
+
+    def image_node_of(self, index: int) -> vs.VideoNode:
+        """Video output ``index`` converted for QImages (made once per output)."""
+        image = self._images.get(index)
+        if image is None:
+            node = self.video(index)
+            with self.environment.use():
+                image = self._images[index] = qimage_node(node)
+        return image
+
+    def select(self, index: int) -> None:
+        """Make video output ``index`` the one :attr:`node` and :attr:`image_node` stand for."""
+        self.node = self.video(index)
+        self.image_node = self.image_node_of(index)
+        self.output = index
 
     @property
     def num_frames(self) -> int:
@@ -62,6 +110,8 @@ class Source:
         self._disposed = True
         # Drop our references to the nodes first: nothing of the old core stays reachable from us.
         del self.node, self.image_node
+        self._outputs.clear()
+        self._images.clear()
         script, self._script = self._script, None
         try:
             _dispose_script(script)
@@ -88,27 +138,56 @@ def _dispose_all(script: Script | None, environment: ManagedEnvironment) -> None
         environment.dispose()
 
 
-def _output_node(environment: ManagedEnvironment, output: int, name: str) -> vs.VideoNode:
-    outputs = environment.outputs
-    if output not in outputs:
-        available = ", ".join(str(i) for i in sorted(outputs)) or "none"
-        raise LookupError(f"{name} has no output {output} (its outputs: {available})")
-    out = outputs[output]
-    if isinstance(out, vs.AudioNode):
-        raise TypeError(f"output {output} of {name} is audio: the previewer shows video outputs only")
-    return out.clip
+def local_modules(directory: str) -> dict[str, str]:
+    """The imported modules whose file lies under ``directory`` (not in an installed package):
+    ``{module name: file}``."""
+    directory = os.path.join(os.path.realpath(directory), "")
+    found: dict[str, str] = {}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not isinstance(file, str):
+            continue
+        real = os.path.realpath(file)
+        if real.startswith(directory) and "site-packages" not in real:
+            found[name] = real
+    return found
 
 
-async def load_source(policy: Policy, script: str | os.PathLike[str] | None, output: int = 0) -> Source:
-    """Run ``script`` (in a worker thread) in a new environment and take its output ``output``.
+def script_files(script: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The script's file and the files of the local modules imported so far (see
+    :func:`local_modules`): what the previewer watches for changes."""
+    path = os.path.realpath(script)
+    modules = local_modules(os.path.dirname(path))
+    modules.pop(DEFAULT_MODULE, None)
+    return (path, *sorted(set(modules.values()) - {path}))
 
-    Without a script the built-in test clip is used. On failure the new environment is disposed and
-    the error propagates: :class:`vsengine.vpy.ExecutionError` for an error in the script,
-    ``LookupError`` for a missing output, ``TypeError`` for an audio output.
+
+def _outputs(environment: ManagedEnvironment) -> dict[int, vs.VideoNode | vs.AudioNode]:
+    return {
+        index: out if isinstance(out, vs.AudioNode) else out.clip
+        for index, out in environment.outputs.items()
+    }
+
+
+async def load_source(
+    policy: Policy,
+    script: str | os.PathLike[str] | None,
+    output: int = 0,
+    *,
+    args: Mapping[str, str] | None = None,
+) -> Source:
+    """Run ``script`` (in a worker thread) in a new environment and choose its output ``output``.
+
+    Without a script the built-in test clip is used. ``args`` become global variables of the script
+    before it runs (what ``vspipe --arg name=value`` does). Local modules the script imports (files
+    under its directory) are imported afresh each time, so a changed module takes effect. On failure
+    the new environment is disposed and the error propagates: :class:`vsengine.vpy.ExecutionError`
+    for an error in the script, ``LookupError`` for a missing output, ``TypeError`` for an audio output.
     """
     environment = policy.new_environment()
     loaded: Script | None = None
     handed_off = False
+    files: tuple[str, ...] = ()
     try:
         if script is None:
             name = "the built-in test clip"
@@ -116,8 +195,12 @@ async def load_source(policy: Policy, script: str | os.PathLike[str] | None, out
                 builtin_clip().set_output(0)
         else:
             name = os.fspath(script)
+            directory = os.path.dirname(os.path.abspath(name))
+            for stale in local_modules(directory):  # run the script's own modules afresh
+                sys.modules.pop(stale, None)
             # Our own module object: the script's globals are ours to clear when the source goes away.
             module = types.ModuleType(DEFAULT_MODULE)
+            module.__dict__.update(args or {})
             loaded = load_script(script, environment, module=module, inline=False)
             try:
                 await loaded
@@ -128,11 +211,10 @@ async def load_source(policy: Policy, script: str | os.PathLike[str] | None, out
                 abandoned = loaded
                 abandoned.run().add_done_callback(lambda _: _dispose_all(abandoned, environment))
                 raise
-        node = _output_node(environment, output, name)
-        with environment.use():
-            image = qimage_node(node)
+            files = script_files(name)
+        source = Source(name, environment, _outputs(environment), output, loaded, files)
     except BaseException:
         if not handed_off:
             _dispose_all(loaded, environment)
         raise
-    return Source(name, environment, node, image, loaded)
+    return source

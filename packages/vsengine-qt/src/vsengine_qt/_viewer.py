@@ -1,26 +1,53 @@
-"""The previewer window: the frame, a seek slider, play/pause, the frame number and per-frame timing."""
+"""The previewer window: a script's outputs, navigation and playback, inspection, compare and snapshots.
+
+The parts live in their own modules: the frame widget (:mod:`._view`: zoom, pan, wipe, the pixel
+under the cursor), times (:mod:`._timeline`), what is shown about frames (:mod:`._inspect`,
+:mod:`._panels`), the shortcut table (:mod:`._help`), snapshots (:mod:`._snapshot`), watching files
+(:mod:`._watch`) and the state kept between runs (:mod:`._settings`). This module puts them together.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import traceback
-from typing import TYPE_CHECKING, Any
+import weakref
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import vapoursynth as vs
 
 from vsengine.vpy import ExecutionError
-from vsengine_qt._frames import Delivered, FrameIterator, FrameStream
+from vsengine_qt._frames import FrameIterator, FrameStream
+from vsengine_qt._help import SHORTCUTS, ShortcutHelp
 from vsengine_qt._image import frame_to_qimage
+from vsengine_qt._inspect import clip_info, format_props, format_value, pixel_value
+from vsengine_qt._panels import InfoPanel
 from vsengine_qt._qt import QtCore, QtGui, QtWidgets, Signal
-from vsengine_qt._source import Source, load_source
+from vsengine_qt._settings import ScriptState, StateFile
+from vsengine_qt._snapshot import copy_snapshot, save_snapshot, snapshot_name
+from vsengine_qt._source import Source, load_source, script_files
+from vsengine_qt._timeline import SPEEDS, Timeline, parse_position
+from vsengine_qt._view import FrameView
+from vsengine_qt._watch import ScriptWatcher
 
 if TYPE_CHECKING:
+    import os
+    from collections.abc import Mapping
+
     from vsengine.policy import Policy
 
 __all__ = ["FrameView", "PreviewWindow", "describe_error"]
 
 _Align = QtCore.Qt.AlignmentFlag
 _QAction: Any = getattr(QtGui, "QAction", None) or getattr(QtWidgets, "QAction")  # noqa: B009 (Qt 6: QtGui; Qt 5: QtWidgets)
+_NoFocus = QtCore.Qt.FocusPolicy.NoFocus
+
+#: Playback modes: show every frame (late frames delay the next ones) or keep the clip's time
+#: (late frames are skipped).
+EVERY_FRAME = "every frame"
+KEEP_TIME = "keep time"
 
 
 def describe_error(error: BaseException) -> str:
@@ -30,76 +57,91 @@ def describe_error(error: BaseException) -> str:
     return "".join(traceback.format_exception_only(error)).strip()
 
 
-class FrameView(QtWidgets.QWidget):
-    """Shows a QImage scaled to fit (aspect ratio kept) on a black background."""
+def _fixed_font() -> QtGui.QFont:
+    return QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont)
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._image: QtGui.QImage | None = None
-        self.setMinimumSize(160, 90)
-        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
 
-    @property
-    def image(self) -> QtGui.QImage | None:
-        return self._image
+class _SeekSlider(QtWidgets.QSlider):
+    """A slider whose click jumps to the clicked point (instead of a page step)."""
 
-    def set_image(self, image: QtGui.QImage | None) -> None:
-        self._image = image
-        self.update()
-
-    def sizeHint(self) -> QtCore.QSize:
-        return QtCore.QSize(960, 540)
-
-    def image_rect(self) -> QtCore.QRect:
-        """Where the image is drawn inside the widget (empty without an image)."""
-        if self._image is None or self._image.isNull():
-            return QtCore.QRect()
-        size = self._image.size().scaled(self.size(), QtCore.Qt.AspectRatioMode.KeepAspectRatio)
-        x = (self.width() - size.width()) // 2
-        y = (self.height() - size.height()) // 2
-        return QtCore.QRect(x, y, size.width(), size.height())
-
-    def paintEvent(self, event: QtGui.QPaintEvent | None) -> None:
-        painter = QtGui.QPainter(self)
-        try:
-            painter.fillRect(self.rect(), QtGui.QColor(0, 0, 0))
-            if self._image is not None:
-                painter.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform)
-                painter.drawImage(self.image_rect(), self._image)
-        finally:
-            painter.end()
+    def mousePressEvent(self, event: QtGui.QMouseEvent | None) -> None:
+        if event is None:
+            return
+        if event.button() == QtCore.Qt.MouseButton.LeftButton:
+            option = QtWidgets.QStyleOptionSlider()
+            self.initStyleOption(option)
+            style = self.style()
+            assert style is not None
+            groove = style.subControlRect(
+                QtWidgets.QStyle.ComplexControl.CC_Slider,
+                option,
+                QtWidgets.QStyle.SubControl.SC_SliderGroove,
+                self,
+            )
+            handle = style.subControlRect(
+                QtWidgets.QStyle.ComplexControl.CC_Slider,
+                option,
+                QtWidgets.QStyle.SubControl.SC_SliderHandle,
+                self,
+            )
+            span = groove.width() - handle.width()
+            x = int(event.position().x()) - groove.x() - handle.width() // 2
+            value = QtWidgets.QStyle.sliderValueFromPosition(self.minimum(), self.maximum(), x, max(span, 1))
+            self.setValue(value)
+            event.accept()
+        super().mousePressEvent(event)
 
 
 class PreviewWindow(QtWidgets.QWidget):
-    """A previewer for a VapourSynth script's output (or the built-in test clip).
+    """A previewer for a VapourSynth script's outputs (or the built-in test clip).
 
     Must be created on the Qt thread while qtinter's asyncio loop runs there (see
     :func:`vsengine_qt.setup`); ``policy`` makes the environment of each load; ``prefetch`` frames
-    are rendered ahead during playback (default :func:`vsengine_qt.default_prefetch`). Call :meth:`reload`
-    (F5) to run the script again in a new environment; the old one is disposed first.
+    are rendered ahead during playback (default :func:`vsengine_qt.default_prefetch`); ``args``
+    become global variables of the script (like ``vspipe --arg``). With ``auto_reload`` the script
+    runs again when it or a local module it imports changes on disk. With ``state_file`` (a JSON
+    file, see :class:`vsengine_qt._settings.StateFile`) the output, frame and zoom are remembered per
+    script; ``output=None`` then starts on the remembered output. Call :meth:`reload` (F5) to run the
+    script again in a new environment; the old one is disposed first. F1 lists the shortcuts.
 
     Signals: ``loaded()`` after a successful load, ``failed(str)`` with the text shown for an error,
-    ``frameShown(int)`` after each frame is put on screen.
+    ``frameShown(int)`` after each frame is put on screen, ``outputChanged(int)`` when another
+    output is shown, ``snapshotSaved(str)`` with the path of a saved snapshot.
     """
 
     loaded = Signal()
     failed = Signal(str)
     frameShown = Signal(int)
+    outputChanged = Signal(int)
+    snapshotSaved = Signal(str)
+
+    _open: ClassVar[weakref.WeakSet[PreviewWindow]] = weakref.WeakSet()
 
     def __init__(
         self,
         policy: Policy,
         script: str | os.PathLike[str] | None = None,
-        output: int = 0,
+        output: int | None = 0,
         *,
         prefetch: int | None = None,
+        args: Mapping[str, str] | None = None,
+        auto_reload: bool = True,
+        state_file: str | os.PathLike[str] | None = None,
+        snapshot_dir: str | os.PathLike[str] | None = None,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._policy = policy
         self._prefetch = prefetch
         self._script = script
-        self._output = output
+        self._args = dict(args or {})
+        self._state = StateFile(state_file) if state_file is not None else None
+        remembered = self._state.load(script) if self._state is not None else None
+        self._output = output if output is not None else (remembered.output if remembered else 0)
+        self._restore = remembered
+        if snapshot_dir is None:
+            snapshot_dir = Path(script).resolve().parent if script is not None else Path.cwd()
+        self.snapshot_dir = Path(snapshot_dir)
         try:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -109,62 +151,148 @@ class PreviewWindow(QtWidgets.QWidget):
                 "asyncio.run(..., loop_factory=qtinter.new_event_loop)"
             ) from None
         self._source: Source | None = None
-        self._still: FrameStream | None = None
+        self._timeline: Timeline | None = None
+        self._still: FrameStream | None = None  # the frame on screen while not playing
+        self._inspect: FrameStream | None = None  # the output's own frame: properties, pixel values
+        self._compare_stream: FrameStream | None = None  # the compared output's frame (wipe view)
+        self._frame: vs.VideoFrame | None = None  # the output's frame on screen (source format)
         self._play_task: asyncio.Task[None] | None = None
         self._load_task: asyncio.Task[None] | None = None
+        self._scan_task: asyncio.Task[None] | None = None
         self._current = 0
+        self._shown: int | None = None  # the frame number on screen
+        self._compare_output: int | None = None
         self._updating_slider = False
         self._error: str | None = None
+        self._help: ShortcutHelp | None = None
+        self.speed = Fraction(1)
+        self.mode = EVERY_FRAME
 
-        self.setWindowTitle(f"vsengine-qt preview: {os.fspath(script) if script else 'test clip'}")
         self.view = FrameView()
+        self.view.hovered.connect(self._on_hover)
         self.error_label = QtWidgets.QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setAlignment(_Align.AlignLeft | _Align.AlignTop)
         self.error_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setStyleSheet("QLabel { color: #ff6b6b; background: #1e1e1e; padding: 12px; }")
-        self.error_label.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont))
+        self.error_label.setFont(_fixed_font())
         self.pages = QtWidgets.QStackedWidget()
         self.pages.addWidget(self.view)
         self.pages.addWidget(self.error_label)
+        self.panel = InfoPanel()
+        splitter = QtWidgets.QSplitter()
+        splitter.addWidget(self.pages)
+        splitter.addWidget(self.panel)
+        splitter.setStretchFactor(0, 1)
+        splitter.setSizes([760, 280])
+
+        self.outputs_bar = QtWidgets.QTabBar()
+        self.outputs_bar.setFocusPolicy(_NoFocus)
+        self.outputs_bar.setExpanding(False)
+        self.outputs_bar.currentChanged.connect(self._on_tab)
 
         self.play_button = QtWidgets.QPushButton("Play")
         self.play_button.setCheckable(True)
         self.play_button.toggled.connect(self._on_play_toggled)
+        self.speed_box = QtWidgets.QComboBox()
+        for speed in SPEEDS:
+            self.speed_box.addItem(f"{speed}x", speed)
+        self.speed_box.setCurrentIndex(SPEEDS.index(Fraction(1)))
+        self.speed_box.currentIndexChanged.connect(self._on_speed)
+        self.mode_box = QtWidgets.QComboBox()
+        self.mode_box.addItems([EVERY_FRAME, KEEP_TIME])
+        self.mode_box.currentTextChanged.connect(self.set_mode)
         self.reload_button = QtWidgets.QPushButton("Reload")
         self.reload_button.clicked.connect(self.reload)
-        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.auto_reload_box = QtWidgets.QCheckBox("Auto-reload")
+        self.watcher = ScriptWatcher(parent=self)
+        self.watcher.changed.connect(self._on_file_changed)
+        self.auto_reload_box.setChecked(auto_reload and script is not None)
+        self.auto_reload_box.setEnabled(script is not None)
+        self.watcher.set_enabled(self.auto_reload_box.isChecked())
+        self.auto_reload_box.toggled.connect(self.watcher.set_enabled)
+        self.slider = _SeekSlider(QtCore.Qt.Orientation.Horizontal)
         self.slider.setRange(0, 0)
         self.slider.valueChanged.connect(self._on_slider)
         self.frame_label = QtWidgets.QLabel("frame -")
+        self.time_label = QtWidgets.QLabel("--:--:--.---")
+        self.state_label = QtWidgets.QLabel("")
         self.timing_label = QtWidgets.QLabel("")
-        for label in (self.frame_label, self.timing_label):
-            label.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont))
+        for label, widest in (
+            (self.frame_label, "frame 000000 / 000000 failed"),
+            (self.time_label, "00:00:00.000"),
+            (self.timing_label, "00000.0 ms"),
+            (self.state_label, "rendering..."),
+        ):
+            # Fixed widths: the slider keeps its place and size whatever the labels say.
+            label.setFont(_fixed_font())
+            label.setFixedWidth(label.fontMetrics().horizontalAdvance(widest) + 8)
+        self.goto_box = QtWidgets.QLineEdit()
+        self.goto_box.setPlaceholderText("frame or time (Enter)")
+        self.goto_box.setMaximumWidth(180)
+        self.goto_box.returnPressed.connect(self._on_goto)
+        self.goto_box.hide()
+        self.status = QtWidgets.QStatusBar()
+        self.status.setSizeGripEnabled(False)
+        self.pixel_label = QtWidgets.QLabel("")
+        self.pixel_label.setFont(_fixed_font())
+        self.status.addPermanentWidget(self.pixel_label)
+        focusless: tuple[QtWidgets.QWidget, ...] = (
+            self.play_button,
+            self.speed_box,
+            self.mode_box,
+            self.reload_button,
+            self.auto_reload_box,
+            self.slider,
+        )
+        for widget in focusless:
+            widget.setFocusPolicy(_NoFocus)  # the window's shortcuts get the keys, whatever was clicked
 
         controls = QtWidgets.QHBoxLayout()
-        controls.addWidget(self.play_button)
-        controls.addWidget(self.slider, 1)
-        controls.addWidget(self.frame_label)
-        controls.addWidget(self.timing_label)
-        controls.addWidget(self.reload_button)
+        left: tuple[QtWidgets.QWidget, ...] = (
+            self.play_button,
+            self.speed_box,
+            self.mode_box,
+            self.frame_label,
+            self.time_label,
+            self.state_label,
+            self.timing_label,
+        )
+        for widget in left:
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        right: tuple[QtWidgets.QWidget, ...] = (self.goto_box, self.auto_reload_box, self.reload_button)
+        for widget in right:
+            controls.addWidget(widget)
         layout = QtWidgets.QVBoxLayout(self)
-        layout.addWidget(self.pages, 1)
+        layout.addWidget(self.outputs_bar)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.slider)
         layout.addLayout(controls)
+        layout.addWidget(self.status)
 
-        for keys, slot in (
-            ("F5", self.reload),
-            ("Ctrl+R", self.reload),
-            ("Space", self.play_button.toggle),
-            ("Right", lambda: self.seek(self._current + 1)),
-            ("Left", lambda: self.seek(self._current - 1)),
-        ):
-            action = _QAction(self)
-            action.setShortcut(QtGui.QKeySequence(keys))
-            action.triggered.connect(slot)
-            self.addAction(action)
-
+        self._bind_shortcuts()
+        self._update_title()
         self._set_enabled(False)
+        PreviewWindow._open.add(self)
         self.reload()
+
+    def _bind_shortcuts(self) -> None:
+        for keys, _, name in SHORTCUTS:
+            if name == "select_output":
+                for digit in range(10):
+                    self._add_shortcut(str(digit), lambda d=digit: self.select_output(d))
+                continue
+            self._add_shortcut(keys, getattr(self, name))
+        self._add_shortcut("Ctrl+=", self.zoom_in)  # Ctrl++ without Shift on most layouts
+        self._add_shortcut("Escape", self._hide_goto)
+
+    def _add_shortcut(self, keys: str, slot: Any) -> None:
+        action = _QAction(self)
+        action.setShortcut(QtGui.QKeySequence(keys))
+        action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(lambda *_: slot())
+        self.addAction(action)
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -174,8 +302,27 @@ class PreviewWindow(QtWidgets.QWidget):
         return self._source
 
     @property
+    def timeline(self) -> Timeline | None:
+        return self._timeline
+
+    @property
     def current_frame(self) -> int:
         return self._current
+
+    @property
+    def output(self) -> int:
+        """The output shown (or to be shown once loaded)."""
+        return self._output
+
+    @property
+    def compare_output(self) -> int | None:
+        """The output :meth:`toggle_compare` and the wipe view compare with (the one shown before)."""
+        return self._compare_output
+
+    @property
+    def frame(self) -> vs.VideoFrame | None:
+        """The output's frame on screen, in its own format (for properties and pixel values)."""
+        return self._frame
 
     @property
     def error_text(self) -> str | None:
@@ -190,52 +337,136 @@ class PreviewWindow(QtWidgets.QWidget):
     def loading(self) -> bool:
         return self._load_task is not None and not self._load_task.done()
 
+    @property
+    def rendering(self) -> bool:
+        """A frame was asked for and is not on screen yet (shown as "rendering...")."""
+        return bool(self.state_label.text())
+
     def _set_enabled(self, enabled: bool) -> None:
         for widget in (self.play_button, self.slider):
             widget.setEnabled(enabled)
 
+    def _update_title(self) -> None:
+        name = Path(self._script).name if self._script is not None else "test clip"
+        self.setWindowTitle(f"{name} - output {self._output} - vsengine-qt preview")
+
     # -- loading ---------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Dispose of what is loaded and run the script again in a new environment (F5)."""
+        """Dispose of what is loaded and run the script again in a new environment (F5).
+        The output, the frame and the zoom are kept."""
         if self._load_task is not None and not self._load_task.done():
             self._load_task.cancel()
         self._unload()
+        self.status.showMessage("loading...")
         self._load_task = self._loop.create_task(self._load())
 
     async def _load(self) -> None:
         try:
-            source = await load_source(self._policy, self._script, self._output)
+            source = await load_source(self._policy, self._script, self._output, args=self._args)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except BaseException as exc:
             self._show_error(describe_error(exc))
+            if self._script is not None:
+                self.watcher.watch(script_files(self._script))
             return
         self._source = source
         self._error = None
+        self.status.clearMessage()
         self.pages.setCurrentWidget(self.view)
-        self._still = FrameStream(source.image_node, prefetch=1, transform=frame_to_qimage, loop=self._loop)
-        self._still.frameReady.connect(self._on_still)
-        self._still.frameFailed.connect(self._on_frame_failed)
-        self._updating_slider = True
-        try:
-            self.slider.setRange(0, source.num_frames - 1)
-            self.slider.setValue(0)
-        finally:
-            self._updating_slider = False
+        if self._script is not None:
+            self.watcher.watch(source.files)
+        self._fill_outputs_bar()
+        self._attach_output()
+        restore, self._restore = self._restore, None
+        if restore is not None:
+            self._current = restore.frame
+            self.view.set_zoom(restore.zoom)
         self._set_enabled(True)
         self.seek(min(self._current, source.num_frames - 1))
         self.loaded.emit()
 
+    def _fill_outputs_bar(self) -> None:
+        source = self._source
+        assert source is not None
+        self.outputs_bar.blockSignals(True)
+        try:
+            while self.outputs_bar.count():
+                self.outputs_bar.removeTab(0)
+            for index in source.video_outputs:
+                node = source.video(index)
+                fmt = node.format.name if node.format is not None else "variable"
+                self.outputs_bar.addTab(f"{index}: {node.width}x{node.height} {fmt}")
+                self.outputs_bar.setTabData(self.outputs_bar.count() - 1, index)
+            for index in source.audio_outputs:
+                audio = source.outputs[index]
+                assert isinstance(audio, vs.AudioNode)
+                tab = self.outputs_bar.addTab(
+                    f"{index}: audio {audio.num_channels} ch {audio.sample_rate} Hz"
+                )
+                self.outputs_bar.setTabEnabled(tab, False)
+                self.outputs_bar.setTabData(tab, index)
+            self._sync_tab()
+        finally:
+            self.outputs_bar.blockSignals(False)
+
+    def _sync_tab(self) -> None:
+        for tab in range(self.outputs_bar.count()):
+            if self.outputs_bar.tabData(tab) == self._output:
+                self.outputs_bar.blockSignals(True)
+                self.outputs_bar.setCurrentIndex(tab)
+                self.outputs_bar.blockSignals(False)
+
+    def _attach_output(self) -> None:
+        """Streams and labels for the source's selected output."""
+        source = self._source
+        assert source is not None
+        self._close_streams()
+        self._timeline = Timeline.of(source.node)
+        self._still = FrameStream(source.image_node, prefetch=1, transform=frame_to_qimage, loop=self._loop)
+        self._still.frameReady.connect(self._on_still)
+        self._still.frameFailed.connect(self._on_frame_failed)
+        self._inspect = FrameStream(source.node, prefetch=1, loop=self._loop)
+        self._inspect.frameReady.connect(self._on_inspect)
+        self._inspect.frameFailed.connect(lambda n, error: None)  # the image's own failure is shown
+        self._updating_slider = True
+        try:
+            self.slider.setRange(0, source.num_frames - 1)
+        finally:
+            self._updating_slider = False
+        self.panel.clip.set_rows(clip_info(source.node, None, self._timeline))
+        self._update_title()
+        if self._timeline.variable:
+            self._scan_task = self._loop.create_task(self._scan_durations(source, self._timeline))
+        if self.view.wipe is not None:
+            self._start_compare()
+
+    def _close_streams(self) -> None:
+        for name in ("_still", "_inspect", "_compare_stream"):
+            stream = getattr(self, name)
+            if stream is not None:
+                stream.close()
+                stream.deleteLater()
+                setattr(self, name, None)
+        if self._scan_task is not None:
+            self._scan_task.cancel()
+            self._scan_task = None
+        self._frame = None
+
     def _unload(self) -> None:
         self._stop_playing()
-        if self._still is not None:
-            self._still.close()
-            self._still.deleteLater()
-            self._still = None
+        self._save_state()
+        self._close_streams()
         self.view.set_image(None)
+        self.view.set_compare(None)
         self.frame_label.setText("frame -")
+        self.time_label.setText("--:--:--.---")
         self.timing_label.setText("")
+        self.state_label.setText("")
+        self.panel.clear()
+        self._shown = None
+        self._timeline = None
         source, self._source = self._source, None
         if source is not None:
             source.dispose()
@@ -245,6 +476,8 @@ class PreviewWindow(QtWidgets.QWidget):
         self._error = text
         self.error_label.setText(text)
         self.pages.setCurrentWidget(self.error_label)
+        self.state_label.setText("")
+        self.status.clearMessage()
         self.failed.emit(text)
 
     def closeEvent(self, event: QtGui.QCloseEvent | None) -> None:
@@ -256,9 +489,97 @@ class PreviewWindow(QtWidgets.QWidget):
         """Stop everything and dispose the loaded environment (also done when the window closes)."""
         if self._load_task is not None:
             self._load_task.cancel()
+        self.watcher.watch(())
         self._unload()
+        if self._help is not None:
+            self._help.close()
 
-    # -- showing frames ----------------------------------------------------------------------
+    def _on_file_changed(self, path: str) -> None:
+        self.status.showMessage(f"{Path(path).name} changed: reloading")
+        self.reload()
+
+    # -- remembered state ------------------------------------------------------------------------
+
+    def _save_state(self) -> None:
+        if self._state is None or self._source is None:
+            return
+        self._state.save(self._script, ScriptState(self._output, self._current, self.view.zoom))
+
+    # -- outputs ---------------------------------------------------------------------------------
+
+    def select_output(self, index: int) -> None:
+        """Show video output ``index`` at the same frame (number keys 0-9); the output shown before
+        becomes the compared one."""
+        source = self._source
+        if index == self._output:
+            return
+        if source is None:
+            self._output = index
+            self._update_title()
+            return
+        try:
+            source.select(index)
+        except (LookupError, TypeError) as exc:
+            self.status.showMessage(str(exc), 5000)
+            return
+        self._stop_playing()
+        self._compare_output, self._output = self._output, index
+        self._sync_tab()
+        self._attach_output()
+        self.outputChanged.emit(index)
+        self.seek(self._current)
+
+    def _on_tab(self, tab: int) -> None:
+        index = self.outputs_bar.tabData(tab)
+        if isinstance(index, int):
+            self.select_output(index)
+
+    def toggle_compare(self) -> None:
+        """Switch to the compared output and back (C), at the same frame."""
+        if self._compare_output is not None:
+            self.select_output(self._compare_output)
+
+    def toggle_wipe(self) -> None:
+        """Split view (W): this output left of the divider, the compared one right of it."""
+        if self.view.wipe is not None:
+            self.view.set_wipe(None)
+            self.view.set_compare(None)
+            if self._compare_stream is not None:
+                self._compare_stream.close()
+                self._compare_stream.deleteLater()
+                self._compare_stream = None
+            return
+        if self._compare_output is None or self._source is None:
+            self.status.showMessage(
+                "wipe: show another output first (number keys); it is compared with", 5000
+            )
+            return
+        self.view.set_wipe(0.5)
+        self._start_compare()
+
+    def _start_compare(self) -> None:
+        source = self._source
+        if source is None or self._compare_output is None:
+            return
+        try:
+            node = source.image_node_of(self._compare_output)
+        except (LookupError, TypeError) as exc:
+            self.status.showMessage(str(exc), 5000)
+            self.view.set_wipe(None)
+            return
+        self._compare_stream = FrameStream(node, prefetch=1, transform=frame_to_qimage, loop=self._loop)
+        self._compare_stream.frameReady.connect(lambda n, image, seconds: self.view.set_compare(image))
+        self._compare_stream.frameFailed.connect(lambda n, error: self.view.set_compare(None))
+        self._request_compare(self._current)
+
+    def _request_compare(self, n: int) -> None:
+        stream = self._compare_stream
+        if stream is not None:
+            last = stream.pump.node.num_frames - 1
+            m = min(n, last)
+            stream.seek(m, m + 1)
+
+    # -- navigation ------------------------------------------------------------------------------
 
     def seek(self, n: int) -> None:
         """Show frame ``n`` (clamped to the clip); while playing, playback continues from there."""
@@ -270,7 +591,60 @@ class PreviewWindow(QtWidgets.QWidget):
         if self.playing:
             self._start_playing(n)
         elif self._still is not None:
+            if self._shown != n or self.view.image is None:
+                self.state_label.setText("rendering...")
             self._still.seek(n, n + 1)
+
+    def step_forward(self) -> None:
+        self.seek(self._current + 1)
+
+    def step_back(self) -> None:
+        self.seek(self._current - 1)
+
+    def _second(self) -> int:
+        fps = self._source.fps if self._source is not None else Fraction(24)
+        return max(1, round(fps))
+
+    def second_forward(self) -> None:
+        self.seek(self._current + self._second())
+
+    def second_back(self) -> None:
+        self.seek(self._current - self._second())
+
+    def go_first(self) -> None:
+        self.seek(0)
+
+    def go_last(self) -> None:
+        if self._source is not None:
+            self.seek(self._source.num_frames - 1)
+
+    def show_goto(self) -> None:
+        """The go-to box (Ctrl+G): a frame number or a time; Enter goes, Escape closes it."""
+        self.goto_box.show()
+        self.goto_box.setFocus()
+        self.goto_box.selectAll()
+
+    def _hide_goto(self) -> None:
+        self.goto_box.hide()
+        self.setFocus()
+
+    def go_to(self, text: str) -> None:
+        """Go to a frame number (``1234``) or a time (``1:02.5``, ``62.5s``); a bad entry is said
+        in the status bar."""
+        try:
+            where = parse_position(text)
+        except ValueError as exc:
+            self.status.showMessage(str(exc), 5000)
+            return
+        if isinstance(where, Fraction):
+            if self._timeline is None:
+                return
+            where = self._timeline.frame_at(where)
+        self.seek(where)
+
+    def _on_goto(self) -> None:
+        self.go_to(self.goto_box.text())
+        self._hide_goto()
 
     def _set_slider(self, n: int) -> None:
         self._updating_slider = True
@@ -283,24 +657,138 @@ class PreviewWindow(QtWidgets.QWidget):
         if not self._updating_slider:
             self.seek(value)
 
+    # -- showing frames ----------------------------------------------------------------------
+
     def _display(self, n: int, image: QtGui.QImage, seconds: float) -> None:
         self._current = n
+        self._shown = n
         if self._error is not None:  # a frame failed earlier; this one did not: show frames again
             self._error = None
             self.pages.setCurrentWidget(self.view)
         self.view.set_image(image)
         total = self._source.num_frames if self._source is not None else 0
         self.frame_label.setText(f"frame {n} / {total - 1}")
+        self._show_time(n)
         self.timing_label.setText(f"{seconds * 1000:6.1f} ms")
+        self.state_label.setText("")
         self._set_slider(n)
+        if self._inspect is not None:
+            self._inspect.seek(n, n + 1)
+        self._request_compare(n)
         self.frameShown.emit(n)
+
+    def _show_time(self, n: int) -> None:
+        if self._timeline is not None:
+            self.time_label.setText(self._timeline.describe(n))
 
     def _on_still(self, n: int, image: QtGui.QImage, seconds: float) -> None:
         self._display(n, image, seconds)
 
+    def _on_inspect(self, n: int, frame: vs.VideoFrame, seconds: float) -> None:
+        self._frame = frame
+        props = frame.props
+        if self._timeline is not None:
+            self._timeline.learn(n, props)
+            self._show_time(self._current)
+        self.panel.props_title.setText(f"Frame properties (frame {n})")
+        self.panel.props.set_rows(format_props(props))
+        if self._source is not None and n == self._current:
+            self.panel.clip.set_rows(clip_info(self._source.node, props, self._timeline))
+        self._on_hover(self.view.hovered_pixel)
+
     def _on_frame_failed(self, n: int, error: BaseException) -> None:
         self._stop_playing()
+        self._shown = None
+        total = self._source.num_frames if self._source is not None else 0
+        self.frame_label.setText(f"frame {n} / {total - 1} failed")
         self._show_error(f"frame {n} failed to render:\n{describe_error(error)}")
+
+    def _on_hover(self, pixel: tuple[int, int] | None) -> None:
+        frame = self._frame
+        if pixel is None or frame is None:
+            self.pixel_label.setText("")
+            return
+        x, y = pixel
+        try:
+            values = format_value(pixel_value(frame, x, y))
+        except IndexError:  # the frame differs in size from the image on screen (variable size)
+            values = ""
+        self.pixel_label.setText(f"x {x} y {y}  {values}")
+
+    async def _scan_durations(self, source: Source, timeline: Timeline) -> None:
+        """A variable-frame-rate clip: learn every frame's duration in the background."""
+        async with FrameIterator(source.node, timeline.first_unknown(), prefetch=2, loop=self._loop) as it:
+            async for delivered in it:
+                timeline.learn(delivered.n, delivered.value.props)
+        self._show_time(self._current)
+        self.panel.clip.set_rows(clip_info(source.node, self._frame.props if self._frame else None, timeline))
+
+    # -- zoom ------------------------------------------------------------------------------------
+
+    def zoom_in(self) -> None:
+        self.view.zoom_in()
+
+    def zoom_out(self) -> None:
+        self.view.zoom_out()
+
+    def zoom_fit(self) -> None:
+        self.view.set_zoom(None)
+
+    def zoom_actual(self) -> None:
+        self.view.set_zoom(1.0)
+
+    def toggle_panel(self) -> None:
+        self.panel.setVisible(not self.panel.isVisible())
+
+    # -- snapshots -------------------------------------------------------------------------------
+
+    def snapshot_name(self) -> str:
+        return snapshot_name(self._script, self._output, self._current)
+
+    def save_snapshot(self) -> Path | None:
+        """Save the frame on screen (full size) as a PNG in :attr:`snapshot_dir` (Ctrl+S)."""
+        image = self.view.image
+        if image is None or self._shown is None:
+            return None
+        try:
+            path = save_snapshot(
+                image, self.snapshot_dir, snapshot_name(self._script, self._output, self._shown)
+            )
+        except OSError as exc:
+            self.status.showMessage(f"snapshot not saved: {exc}", 8000)
+            return None
+        self.status.showMessage(f"saved {path}", 5000)
+        self.snapshotSaved.emit(str(path))
+        return path
+
+    def copy_snapshot(self) -> None:
+        """Copy the frame on screen (full size) to the clipboard (Ctrl+C)."""
+        image = self.view.image
+        if image is None or self._shown is None:
+            return
+        name = snapshot_name(self._script, self._output, self._shown)
+        copy_snapshot(image)
+        self.status.showMessage(f"copied {name} to the clipboard", 5000)
+
+    # -- help and errors -------------------------------------------------------------------------
+
+    def show_help(self) -> None:
+        """The shortcut table (F1)."""
+        if self._help is None:
+            self._help = ShortcutHelp(self)
+        self._help.show()
+        self._help.raise_()
+
+    @property
+    def help_dialog(self) -> ShortcutHelp | None:
+        return self._help
+
+    @classmethod
+    def report_uncaught(cls, error: BaseException) -> None:
+        """Show an error nobody caught (in a Qt slot, say) in the status bar of every open window."""
+        for window in list(cls._open):
+            with contextlib.suppress(RuntimeError):  # a window whose C++ side is gone
+                window.status.showMessage(f"error: {type(error).__name__}: {error}", 15000)
 
     # -- playback ------------------------------------------------------------------------------
 
@@ -311,6 +799,33 @@ class PreviewWindow(QtWidgets.QWidget):
     def pause(self) -> None:
         if self.play_button.isChecked():
             self.play_button.setChecked(False)
+
+    def toggle_play(self) -> None:
+        self.play_button.toggle()
+
+    def set_speed(self, speed: Fraction | float) -> None:
+        """Play at ``speed`` times the clip's rate."""
+        speed = Fraction(speed)
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        self.speed = speed
+        if speed in SPEEDS:
+            self.speed_box.blockSignals(True)
+            self.speed_box.setCurrentIndex(SPEEDS.index(speed))
+            self.speed_box.blockSignals(False)
+        if self.playing:
+            self._start_playing(self._current + 1)
+
+    def _on_speed(self, index: int) -> None:
+        self.set_speed(SPEEDS[index])
+
+    def set_mode(self, mode: str) -> None:
+        """``"every frame"`` (late frames delay playback) or ``"keep time"`` (late frames are skipped)."""
+        if mode not in (EVERY_FRAME, KEEP_TIME):
+            raise ValueError(f"playback mode must be {EVERY_FRAME!r} or {KEEP_TIME!r}, got {mode!r}")
+        self.mode = mode
+        if self.mode_box.currentText() != mode:
+            self.mode_box.setCurrentText(mode)
 
     def _on_play_toggled(self, checked: bool) -> None:
         self.play_button.setText("Pause" if checked else "Play")
@@ -335,33 +850,45 @@ class PreviewWindow(QtWidgets.QWidget):
             self.play_button.blockSignals(False)
 
     async def _play(self, start: int) -> None:
-        source = self._source
-        if source is None:
+        source, timeline = self._source, self._timeline
+        if source is None or timeline is None:
             return
-        period = 1 / float(source.fps)
         loop = self._loop
+        fallback = 1 / source.fps  # a frame's duration while a variable-rate clip's is unknown
         iterator = FrameIterator(
-            source.image_node, start, prefetch=self._prefetch, transform=frame_to_qimage, loop=loop
+            source.image_node, start, prefetch=self._prefetch, transform=_image_and_duration, loop=loop
         )
-        origin, first = loop.time(), start
+        origin, position = loop.time(), Fraction(0)  # the clip time (from start) due at origin
         async with iterator:
             while True:
+                self.state_label.setText("")
                 try:
-                    delivered: Delivered = await anext(iterator)
+                    delivered = await anext(iterator)
                 except StopAsyncIteration:
                     break
-                except Exception as exc:
-                    self._show_error(
-                        f"frame {iterator.pump.position - 1} failed to render:\n{describe_error(exc)}"
-                    )
+                except Exception as exc:  # frames come in order: the failed one is the next
+                    self._on_frame_failed(iterator.pump.position - 1, exc)
                     break
-                delay = origin + (delivered.n - first) * period - loop.time()
+                image, duration = delivered.value
+                timeline.learn(delivered.n, duration)
+                length = timeline.duration(delivered.n) or fallback
+                delay = origin + float(position / self.speed) - loop.time()
+                position += length
                 if delay > 0:
                     await asyncio.sleep(delay)
-                elif delay < -period:
-                    origin, first = loop.time(), delivered.n  # fell behind: don't rush to catch up
-                self._display(delivered.n, delivered.value, delivered.seconds)
+                elif self.mode == KEEP_TIME and -delay > float(length / self.speed) and iterator.buffered:
+                    continue  # late, and a later frame is ready: skip this one to keep the clip's time
+                elif self.mode == EVERY_FRAME and -delay > float(length / self.speed):
+                    origin, position = loop.time(), length  # fell behind: don't rush to catch up
+                self._display(delivered.n, image, delivered.seconds)
         if self._play_task is asyncio.current_task():
             self._play_task = None
             with contextlib.suppress(RuntimeError):
                 self._stop_playing()
+
+
+def _image_and_duration(frame: vs.VideoFrame) -> tuple[QtGui.QImage, dict[str, int]]:
+    """On VapourSynth's threads: the QImage and the frame's duration properties."""
+    props = frame.props
+    duration = {key: props[key] for key in ("_DurationNum", "_DurationDen") if key in props}
+    return frame_to_qimage(frame), duration  # type: ignore[return-value]
