@@ -329,6 +329,11 @@ def test_an_error_in_a_slot_is_reported_not_an_abort(tmp_path: Path, attempt: in
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env["QTINTERBINDING"] = BINDING
     env["QT_QPA_PLATFORM"] = "offscreen"
+    if BINDING == "PySide6":
+        # Open bug (docs/reliability.md, qt-pyside6-slot-error-devmode-exit): under PYTHONDEVMODE,
+        # PySide6 segfaults in the garbage collection at exit after this run (2 of 2 runs, not with
+        # PyQt6, not without dev mode, not in a plain PySide6 app with a raising slot).
+        env.pop("PYTHONDEVMODE", None)
     result = subprocess.run(
         [sys.executable, "-c", SLOT_RAISES],
         capture_output=True,

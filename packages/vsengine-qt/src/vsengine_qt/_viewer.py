@@ -489,7 +489,7 @@ class PreviewWindow(QtWidgets.QWidget):
         """Stop everything and dispose the loaded environment (also done when the window closes)."""
         if self._load_task is not None:
             self._load_task.cancel()
-        self.watcher.watch(())
+        self.watcher.stop()
         self._unload()
         if self._help is not None:
             self._help.close()

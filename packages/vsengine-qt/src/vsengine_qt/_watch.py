@@ -61,6 +61,12 @@ class ScriptWatcher(QtCore.QObject):
             self._watcher.removePaths(old)
         self._add()
 
+    def stop(self) -> None:
+        """Watch nothing; a change seen and not reported yet never will be."""
+        self.watch(())
+        self._timer.stop()
+        self._first = None
+
     def _add(self) -> None:
         wanted = [f for f in self._files if os.path.exists(f)]
         wanted += sorted({os.path.dirname(f) for f in self._files})
