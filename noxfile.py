@@ -184,6 +184,17 @@ def bench_frames(session: nox.Session, binding: str) -> None:
 
 
 @nox.session(python=VS_PYTHONS[0], default=False)
+@nox.parametrize("binding", ["PySide6", "PyQt6"])
+def bench_preview(session: nox.Session, binding: str) -> None:
+    """The previewer on the built-in clip (not a default session): startup to the first frame, seek
+    latency, and the headless demo with and without PNGs; see docs/vsengine-qt/previewer.md.
+    Arguments after `--` go to bench/vsengine_qt_preview.py (e.g. `-- --rounds 3`)."""
+    extra = {"PySide6": "pyside6", "PyQt6": "pyqt6"}[binding]
+    session.install("-e", CORE, "-e", QTINTER, "-e", f"{VSENGINE_QT}[{extra}]")
+    session.run("python", "bench/vsengine_qt_preview.py", "--binding", binding, *session.posargs)
+
+
+@nox.session(python=VS_PYTHONS[0], default=False)
 def bench_burst(session: nox.Session) -> None:
     """vsengine.video.frame over a whole clip at once (not a default session): frames/s through
     vsengine's admission queue vs every request handed to VapourSynth at once; see

@@ -3,7 +3,6 @@ the known clip, seeking, playing, reloading without leaks, and errors shown in t
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import importlib
 import weakref
@@ -87,9 +86,12 @@ def test_play_shows_consecutive_frames_and_pause_stops(policy: Policy) -> None:
                 await wait_for_signal(window.frameShown)
             window.play_button.click()
             stopped_at = list(shown)
-            await asyncio.sleep(0.3)
+            assert not window.playing
             _, marker = screenshot_checks(window)
-            return stopped_at, shown, marker
+            # A still frame shown after the pause is the only frame that comes (no sleep: issue 13 item 16).
+            window.seek(200)
+            await wait_for_signal(window.frameShown)
+            return stopped_at, shown[:-1], marker
         finally:
             window.close()
 
@@ -257,27 +259,46 @@ def test_frame_view_keeps_the_aspect_ratio(qapp: QtWidgets.QApplication) -> None
 
 
 def test_reload_while_the_script_still_runs(policy: Policy, tmp_path: Path) -> None:
-    """Reloading during a slow load abandons it: its environment is disposed once the script is done."""
+    """Reloading during a slow load abandons it: its environment is disposed once the script is done.
+
+    The first run of the script waits at a gate the test opens only after the reload showed its
+    frame (events, not sleeps: issue 13 item 16)."""
+    from vsqt_helpers import GATES, Gate
+
+    gate = GATES["slow-load"] = Gate()
     script = tmp_path / "slow.vpy"
     script.write_text(
-        "import time\nimport vapoursynth as vs\ntime.sleep(0.3)\n"
+        "import vapoursynth as vs\nimport vsqt_helpers\n"
+        "gate = vsqt_helpers.GATES['slow-load']\n"
+        "from vsengine.policy import registered_policy\n"
+        "if gate.arrivals == 0:\n"
+        "    gate.policy = registered_policy()\n"
+        "    gate.first_environment = gate.policy.peek_current_environment()\n"
+        "    gate.wait()\n"
         "vs.core.std.BlankClip(width=64, height=64, format=vs.RGB24, color=[9, 9, 9]).set_output()\n"
     )
 
-    async def main() -> tuple[int, bool]:
+    async def main() -> tuple[int, bool, bool]:
         window = await open_window(policy, script)
         try:
-            await asyncio.sleep(0.05)  # the first load is still running the script
+            await gate.reached()  # the first load is running the script, held at the gate
             window.reload()
             await wait_for_signal(window.frameShown)
             image = window.view.image
             assert image is not None
-            await asyncio.sleep(0.5)  # the abandoned load finishes and disposes its environment
-            return image.pixelColor(1, 1).red(), window.source is not None
+            first = gate.first_environment  # type: ignore[attr-defined]
+            alive_while_held = gate.policy.is_alive(first)  # type: ignore[attr-defined]
+            gate.open()  # the abandoned load finishes: its environment is disposed then
+            await wait_until(lambda: not gate.policy.is_alive(first))  # type: ignore[attr-defined]
+            return image.pixelColor(1, 1).red(), window.source is not None, alive_while_held
         finally:
+            gate.open()
             window.close()
 
-    assert run(main()) == (9, True)
+    try:
+        assert run(main()) == (9, True, True)
+    finally:
+        del GATES["slow-load"]
     gc.collect()  # an undisposed environment would raise a ResourceWarning (an error here)
 
 

@@ -203,7 +203,10 @@ async def load_source(
             module.__dict__.update(args or {})
             loaded = load_script(script, environment, module=module, inline=False)
             try:
-                await loaded
+                # Shielded: awaiting the script's future directly would cancel it when we are
+                # cancelled, and its done-callbacks (the disposal below) would run at once, while
+                # the script still runs in the environment.
+                await asyncio.shield(asyncio.wrap_future(loaded.run()))
             except asyncio.CancelledError:
                 # The script keeps running in its worker thread: dispose of it when it is done,
                 # not under its feet.
