@@ -125,6 +125,35 @@ def conformance(session: nox.Session, binding: str, mode: str) -> None:
     )
 
 
+@nox.session(default=False)
+@nox.parametrize(
+    "python,binding",
+    [
+        nox.param(python, binding, id=f"{python}-{binding}")
+        for python in VS_PYTHONS
+        for binding in TYPED_BINDINGS
+    ],
+)
+def thirdparty(session: nox.Session, binding: str) -> None:
+    """anyio's, aiohttp's and uvloop's loop-generic test suites (from their sdists) on the stock loop
+    and on qtinter loops in owner and guest mode (long: see docs/qtinter/thirdparty.md).
+
+    Fails when a test passes on the stock loop only, or when a qtinter run did not really run on
+    qtinter loops (the loop census). Results go to build/thirdparty/<python>-<binding>/ (summary.md,
+    results.json, one JSON line per test and kind). Arguments go to the driver, e.g.
+    `nox -s "thirdparty(3.12-pyqt6)" -- --suites anyio --kinds stock,guest --reuse stock`.
+    """
+    session.install("-e", f"{QTINTER}[{binding}]", "-r", "tests/qtinter/thirdparty/requirements.txt")
+    session.run(
+        "python",
+        "tests/qtinter/thirdparty/run_thirdparty.py",
+        "--results",
+        str(Path("build/thirdparty") / f"{session.python}-{binding}"),
+        *session.posargs,
+        env={"QT_QPA_PLATFORM": "offscreen", "QTINTERBINDING": QT_IMPORT_NAMES[binding]},
+    )
+
+
 @nox.session(python=VS_PYTHONS[0])
 def lint(session: nox.Session) -> None:
     """ruff: lint and format check."""
