@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -40,6 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
 import _loops
 
 KIND = os.environ["QTINTER_THIRDPARTY_KIND"]
+
+# Started from a background job, this process may have inherited an ignored SIGINT, which Python
+# then leaves ignored, in the tests' own subprocesses too: the suites' Ctrl+C tests would hang.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 census = _loops.install(KIND)
 if KIND != "stock":
@@ -125,10 +130,28 @@ class _Recorder:
 
 
 def _detail(report: pytest.TestReport) -> str:
-    """The end of the failure text: enough to recognise a failure in a summary."""
+    """The end of the failure text and of what the test printed: enough to recognise a failure."""
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2])
-    return report.longreprtext[-3000:]
+    printed = "".join(
+        f"\n--- {title} ---\n{text[-1500:]}" for title, text in report.sections if "Captured" in title
+    )
+    return report.longreprtext[-3000:] + printed
+
+
+def _uvloop_is_asyncio_loop(self: Any) -> bool:
+    return isinstance(self.loop, asyncio.BaseEventLoop)
+
+
+if os.environ.get("QTINTER_THIRDPARTY_SUITE") == "uvloop":
+    # uvloop's tests take asyncio's branch of a test when the loop's class is defined in a module
+    # named asyncio.*; a qtinter loop is asyncio's loop (a subclass) defined in qtinter._*, so it
+    # would run the branch written for uvloop. The test means "not uvloop's loop": ask that.
+    import asyncio
+
+    from uvloop import _testbase
+
+    _testbase.BaseTestCase.is_asyncio_loop = _uvloop_is_asyncio_loop
 
 
 def pytest_configure(config: pytest.Config) -> None:

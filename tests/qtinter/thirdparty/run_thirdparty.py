@@ -142,6 +142,7 @@ def run_kind(
     status = "ok"
     env = {
         **os.environ,
+        "QTINTER_THIRDPARTY_SUITE": suite.name,
         "QTINTER_THIRDPARTY_KIND": kind,
         "QTINTER_THIRDPARTY_OUT": str(jsonl),
         "QTINTER_THIRDPARTY_DESELECT": str(deselect),
