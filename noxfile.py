@@ -358,3 +358,83 @@ def stress(session: nox.Session, binding: str) -> None:
         *session.posargs,
         env={"QT_QPA_PLATFORM": "offscreen", "QTINTERBINDING": binding},
     )
+
+
+#: The real clients of vsengine and what each needs from PyPI (vs-preview 0.20.1 needs vsjetpack 1.x).
+COMPAT_CLIENTS = {"vsview": ["vsview==0.14.0"], "vspreview": ["vspreview==0.20.1", "vsjetpack<2"]}
+#: The public package vsengine-core replaces, at the version it is compared with.
+VSJETENGINE = "vsjetengine==2.0.0"
+
+
+def _client_venv(session: nox.Session, client: str, engine: str) -> str:
+    """A fresh environment with ``client`` from PyPI on vsjetengine 2.0.0 or on our three packages.
+
+    Ours go in the way docs/vsengine/compatibility.md tells users: install the client (which pulls
+    vsjetengine), uninstall vsjetengine, install ours with --no-deps.
+    """
+    python = _fresh_venv(session, f"{client}-{engine}", str(session.python))
+    _uv_pip(session, python, *COMPAT_CLIENTS[client], VSJETENGINE)
+    if engine == "ours":
+        session.run("uv", "pip", "uninstall", "--quiet", "--python", python, "vsjetengine", external=True)
+        _uv_pip(session, python, "--no-deps", CORE, QTINTER, VSENGINE_QT)
+    return python
+
+
+def _missing_libpulse() -> bool:
+    import ctypes.util
+
+    return ctypes.util.find_library("pulse") is None
+
+
+@nox.session(python=VS_PYTHONS[0], default=False)
+def compat(session: nox.Session) -> None:
+    """vsview 0.14.0 and vs-preview 0.20.1 from PyPI, driven headless, on vsengine-core and on
+    vsjetengine 2.0.0 (the reference) (not a default session: several minutes, ~2 GB of wheels).
+
+    Each client gets two fresh environments (one per engine); tests/compat/drive_<client>.py loads a
+    three-output script, switches output, seeks, plays, reloads, loads a broken script and checks
+    that the error is shown, then closes. The session fails if a step fails on vsengine-core.
+    Results: build/compat/steps.jsonl and the log. `nox -s compat -- vspreview` drives one client.
+    """
+    clients = session.posargs or list(COMPAT_CLIENTS)
+    if "vsview" in clients and _missing_libpulse():
+        session.error(
+            "vsview imports QtMultimedia, which needs the system library libpulse.so.0 even offscreen: "
+            "install the Debian/Ubuntu package libpulse0 (apt-get install -y libpulse0) and run again."
+        )
+    results = Path("build/compat")
+    results.mkdir(parents=True, exist_ok=True)
+    log = results / "steps.jsonl"
+    log.write_text("", encoding="utf-8")
+    failed = []
+    for client in clients:
+        for engine in ("vsjetengine", "ours"):
+            python = _client_venv(session, client, engine)
+            home = Path(session.create_tmp()) / f"home-{client}-{engine}"
+            shutil.rmtree(home, ignore_errors=True)
+            home.mkdir(parents=True)
+            env = {
+                "QT_QPA_PLATFORM": "offscreen",
+                "HOME": str(home),
+                "XDG_CONFIG_HOME": str(home / ".config"),
+            }
+            output = session.run(
+                python,
+                f"tests/compat/drive_{client}.py",
+                str(home / "work"),
+                env=env,
+                external=True,
+                silent=True,
+                success_codes=[0, 1],
+            )
+            steps = [
+                line.removeprefix("STEP ") for line in str(output).splitlines() if line.startswith("STEP ")
+            ]
+            with log.open("a", encoding="utf-8") as out:
+                out.writelines(f"{line}\n" for line in steps)
+            for line in steps:
+                session.log(line)
+            if engine == "ours" and not any('"step": "total", "outcome": "ok"' in line for line in steps):
+                failed.append(client)
+    if failed:
+        session.error(f"a scripted session failed on vsengine-core: {', '.join(failed)} (see {log})")
