@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pytest
 import vapoursynth as vs
 
+import vsengine.futures
 import vsengine.loops
 from vsengine.futures import UnifiedFuture, UnifiedIterator
 from vsengine.loops import Cancelled, EventLoop, get_loop
@@ -378,6 +379,78 @@ class LoopContract:
 
         assert runner.run(scenario) == list(range(8))
 
+    # -- futures chained on the loop --------------------------------------------------------------------
+
+    def test_add_loop_callback_chains_on_the_loop(self, runner: LoopRunner) -> None:
+        def scenario(loop: EventLoop) -> Future[tuple[list[tuple[str, bool]], str]]:
+            loop_thread = threading.get_ident()
+            ran: list[tuple[str, bool]] = []
+            source = in_thread(lambda: "value")
+            chained = source.add_loop_callback(
+                lambda f: ran.append((f"first saw {f.result()}", threading.get_ident() == loop_thread))
+            ).add_loop_callback(
+                lambda f: ran.append((f"second saw {f.result()}", threading.get_ident() == loop_thread))
+            )
+            return chained.map(lambda value: (ran, value))
+
+        ran, value = runner.run(scenario)
+        assert ran == [("first saw value", True), ("second saw value", True)]
+        assert value == "value"
+
+    def test_then_map_catch_on_loop_run_on_the_loop(self, runner: LoopRunner) -> None:
+        def fail() -> int:
+            raise LookupError("in a thread")
+
+        def scenario(loop: EventLoop) -> Future[list[tuple[object, bool]]]:
+            loop_thread = threading.get_ident()
+
+            def on_loop(value: object) -> tuple[object, bool]:
+                return value, threading.get_ident() == loop_thread
+
+            mapped = in_thread(lambda: 1).map(on_loop, on_loop=True)
+            then = in_thread(lambda: 2).then(on_loop, on_loop=True)
+            caught = in_thread(fail).catch(lambda exc: on_loop(type(exc).__name__), on_loop=True)
+            return in_thread(lambda: [f.result(TIMEOUT) for f in (mapped, then, caught)])
+
+        assert runner.run(scenario) == [(1, True), (2, True), ("LookupError", True)]
+
+    def test_cancel_cb_runs_on_the_loop(self, runner: LoopRunner) -> None:
+        def scenario(loop: EventLoop) -> Future[tuple[bool, bool]]:
+            loop_thread = threading.get_ident()
+            done: UnifiedFuture[tuple[bool, bool]] = UnifiedFuture()
+            source: UnifiedFuture[int] = UnifiedFuture()
+            derived = source.then(
+                lambda x: x,
+                cancel_cb=lambda: done.set_result((threading.get_ident() == loop_thread, source.cancelled())),
+                on_loop=True,
+            )
+            in_thread(derived.cancel)
+            return done
+
+        assert runner.run(scenario) == (True, False)
+
+    def test_consume_calls_back_on_the_loop_in_order(
+        self, runner: LoopRunner, contract_env: ManagedEnvironment
+    ) -> None:
+        with contract_env.use():
+            clip = vs.core.std.BlankClip(length=12, format=vs.GRAY8)
+
+        def scenario(loop: EventLoop) -> Future[list[tuple[int, bool, bool]]]:
+            loop_thread = threading.get_ident()
+            requests = [clip.get_frame_async(n) for n in range(12)]
+            seen: list[tuple[int, bool, bool]] = []
+
+            def on_frame(future: UnifiedFuture[vs.VideoFrame]) -> None:
+                frame = future.result()
+                seen.append(
+                    (len(seen), isinstance(future, UnifiedFuture), threading.get_ident() == loop_thread)
+                )
+                frame.close()
+
+            return UnifiedIterator(requests).consume(on_frame).map(lambda _: seen)
+
+        assert runner.run(scenario) == [(n, True, True) for n in range(12)]
+
     # -- awaiting (loops that can await) -------------------------------------------------------------------
 
     @pytest.fixture
@@ -467,6 +540,80 @@ class LoopContract:
             return False
 
         assert async_runner.run_async(scenario) is True
+
+    def test_make_awaitable(self, async_runner: LoopRunner) -> None:
+        async def scenario(loop: EventLoop, tools: AsyncTools) -> str:
+            return await vsengine.loops.make_awaitable(in_thread(lambda: "awaited"))
+
+        assert async_runner.run_async(scenario) == "awaited"
+
+    def test_for_each_over_frames(self, async_runner: LoopRunner, contract_env: ManagedEnvironment) -> None:
+        with contract_env.use():
+            clip = vs.core.std.BlankClip(length=6, format=vs.GRAY8, color=[5])
+
+        async def scenario(loop: EventLoop, tools: AsyncTools) -> list[int]:
+            seen: list[int] = []
+
+            async def on_frame(future: UnifiedFuture[vs.VideoFrame]) -> None:
+                await tools.sleep(0)
+                with future.result() as frame:
+                    seen.append(frame[0][0, 0])
+
+            await UnifiedIterator(clip.get_frame_async(n) for n in range(6)).for_each(on_frame)
+            return seen
+
+        assert async_runner.run_async(scenario) == [5] * 6
+
+    def test_as_completed_over_frames(
+        self, async_runner: LoopRunner, contract_env: ManagedEnvironment
+    ) -> None:
+        with contract_env.use():
+            clip = vs.core.std.BlankClip(length=20, format=vs.GRAY8)
+
+        async def scenario(loop: EventLoop, tools: AsyncTools) -> tuple[list[int], int]:
+            in_flight = peak = 0
+
+            def requests() -> Iterator[Future[int]]:
+                nonlocal in_flight, peak
+                for n in range(20):
+                    in_flight += 1
+                    peak = max(peak, in_flight)
+                    yield UnifiedFuture.from_future(clip.get_frame_async(n)).map(lambda f, n=n: n)
+
+            numbers = []
+            async for future in vsengine.futures.as_completed(requests(), concurrency=3):
+                in_flight -= 1
+                numbers.append(future.result())
+            return sorted(numbers), peak
+
+        assert async_runner.run_async(scenario) == (list(range(20)), 3)
+
+    def test_keep_environment_of_a_coroutine_function(
+        self, async_runner: LoopRunner, contract_env: ManagedEnvironment
+    ) -> None:
+        """The environment is current in the coroutine's body, across awaits, and only there."""
+
+        def current_core() -> vs.Core | None:
+            try:
+                return vs.core.core
+            except vs.Error:  # no environment is current
+                return None
+
+        async def scenario(loop: EventLoop, tools: AsyncTools) -> tuple[bool, bool, bool]:
+            with contract_env.use():
+
+                @vsengine.loops.keep_environment
+                async def body() -> tuple[bool, bool]:
+                    before = current_core() is contract_env.core
+                    await tools.sleep(0.001)
+                    return before, current_core() is contract_env.core
+
+            # Runs on the loop thread while the body waits: the environment must not show there.
+            meanwhile = UnifiedFuture.from_future(loop.from_thread(current_core))
+            before, after = await body()
+            return before, after, await meanwhile is None
+
+        assert async_runner.run_async(scenario) == (True, True, True)
 
     def test_async_with_delegates_to_the_result(self, async_runner: LoopRunner) -> None:
         events: list[str] = []

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -235,3 +236,97 @@ def test_awaiting_a_cancelled_future_raises_asyncio_cancelled(ready: bool) -> No
             set_loop(NO_LOOP)
 
     assert asyncio.run(main()) == "asyncio.CancelledError"
+
+
+# -- to_thread's executor ----------------------------------------------------------------------------
+
+
+def test_to_thread_runs_in_the_given_executor_with_the_callers_context() -> None:
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="app-pool") as executor:
+        adapter = AsyncIOLoop(executor=executor)
+        marker.set("caller")
+        name, value = adapter.to_thread(lambda: (threading.current_thread().name, marker.get())).result(
+            TIMEOUT
+        )
+    assert name.startswith("app-pool")
+    assert value == "caller"
+
+
+def test_max_workers_bounds_the_adapters_own_pool() -> None:
+    adapter = AsyncIOLoop(max_workers=2)
+    started = threading.Semaphore(0)
+    release = threading.Event()
+
+    def work() -> str:
+        started.release()
+        release.wait(TIMEOUT)
+        return threading.current_thread().name
+
+    futures = [adapter.to_thread(work) for _ in range(3)]
+    try:
+        assert started.acquire(timeout=TIMEOUT)
+        assert started.acquire(timeout=TIMEOUT)
+        # Both workers are blocked in work(): the third call cannot have started.
+        assert [f.running() for f in futures].count(True) == 2
+        assert not futures[2].running()
+        assert not futures[2].done()
+    finally:
+        release.set()
+    names = [f.result(TIMEOUT) for f in futures]
+    assert all(name.startswith("vsengine-worker") for name in names)
+    assert len(set(names)) == 2
+    adapter.detach()
+
+
+def test_detaching_shuts_the_own_pool_down_and_cancels_what_has_not_started() -> None:
+    adapter = AsyncIOLoop(max_workers=1)
+    set_loop(adapter)
+    started, release = threading.Event(), threading.Event()
+
+    def block() -> str:
+        started.set()
+        release.wait(TIMEOUT)
+        return "finished"
+
+    running = adapter.to_thread(block)
+    queued = adapter.to_thread(lambda: "never")
+    assert started.wait(TIMEOUT)
+    set_loop(NO_LOOP)  # detaches the adapter
+    assert queued.cancelled()  # dropped from the pool, not left pending forever
+    release.set()
+    assert running.result(TIMEOUT) == "finished"
+    # A later use makes a new pool.
+    assert adapter.to_thread(lambda: "again").result(TIMEOUT) == "again"
+    adapter.detach()
+
+
+def test_an_executor_that_is_shut_down_fails_the_future() -> None:
+    executor = ThreadPoolExecutor(max_workers=1)
+    executor.shutdown()
+    with pytest.raises(RuntimeError, match="shutdown"):
+        AsyncIOLoop(executor=executor).to_thread(lambda: None).result(TIMEOUT)
+
+
+def test_executor_arguments_are_checked() -> None:
+    with ThreadPoolExecutor(max_workers=1) as executor, pytest.raises(ValueError, match="not both"):
+        AsyncIOLoop(executor=executor, max_workers=2)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="max_workers must be a positive int"):
+            AsyncIOLoop(max_workers=bad)  # type: ignore[arg-type]
+
+
+def test_the_loop_can_be_set() -> None:
+    adapter = AsyncIOLoop()
+    early = in_thread(lambda: adapter.from_thread(lambda: "ran")).result(TIMEOUT)  # waits for a loop
+    loop = asyncio.new_event_loop()
+    try:
+        adapter.loop = loop
+        assert adapter.loop is loop
+        loop.run_until_complete(asyncio.sleep(0))
+        assert early.result(0) == "ran"
+        adapter.loop = None
+        with pytest.raises(RuntimeError, match="has not found its event loop"):
+            _ = adapter.loop
+    finally:
+        loop.close()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future as ConcurrentFuture
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
+import trio.testing
 from loop_contract import TIMEOUT, AsyncTools, LoopContract, LoopRunner, in_thread
 
 from vsengine.adapters.trio import TrioEventLoop
@@ -180,10 +182,98 @@ def test_calls_after_the_run_ended_fail_instead_of_hanging() -> None:
         adapters[0].to_thread(lambda: None).result(TIMEOUT)
 
 
-def test_unattached_adapter_explains() -> None:
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            with pytest.raises(RuntimeError, match="not attached"):
-                TrioEventLoop(nursery).from_thread(lambda: None).result(TIMEOUT)
+def test_an_adapter_made_outside_the_run_and_never_attached_explains() -> None:
+    adapter = TrioEventLoop()
+    with pytest.raises(RuntimeError, match="not attached"):
+        adapter.from_thread(lambda: None).result(TIMEOUT)
+    with pytest.raises(RuntimeError, match="not attached"):
+        _ = adapter.token
 
-    trio.run(main)
+
+def test_an_adapter_made_inside_the_run_works_before_it_is_attached() -> None:
+    async def main() -> tuple[str, trio.lowlevel.TrioToken, trio.lowlevel.TrioToken]:
+        async with trio.open_nursery() as nursery:
+            adapter = TrioEventLoop(nursery)
+            ran = await trio.to_thread.run_sync(lambda: adapter.from_thread(lambda: "ran").result(TIMEOUT))
+            return ran, adapter.token, trio.lowlevel.current_trio_token()
+
+    ran, token, current = trio.run(main)
+    assert ran == "ran"
+    assert token is current
+
+
+def test_without_a_nursery_to_thread_runs_in_a_system_task() -> None:
+    async def main() -> tuple[int, int, None]:
+        adapter = TrioEventLoop()
+        set_loop(adapter)
+        try:
+            worker = await adapter.await_future(adapter.to_thread(threading.get_ident))
+            from_worker = await trio.to_thread.run_sync(
+                lambda: adapter.to_thread(threading.get_ident).result(TIMEOUT)
+            )
+            return worker, from_worker, await adapter.await_future(adapter.next_cycle())
+        finally:
+            set_loop(NO_LOOP)
+
+    worker, from_worker, cycle = trio.run(main)
+    assert threading.get_ident() not in (worker, from_worker)
+    assert cycle is None
+
+
+def test_the_limiter_limits_to_thread_workers() -> None:
+    async def main() -> tuple[bool, bool, list[str], bool, bool]:
+        limiter = trio.CapacityLimiter(1)
+        started, release = threading.Event(), threading.Event()
+
+        def first() -> str:
+            started.set()
+            release.wait(TIMEOUT)
+            return "first"
+
+        async with trio.open_nursery() as nursery:
+            adapter = TrioEventLoop(nursery, limiter=limiter)
+            futures = [adapter.to_thread(first)]
+            await trio.to_thread.run_sync(started.wait, TIMEOUT, limiter=trio.CapacityLimiter(1))
+            futures.append(adapter.to_thread(lambda: "second"))
+            await trio.testing.wait_all_tasks_blocked()  # the second waits for the limiter
+            second_waits = not futures[1].done()  # the only token is taken by first()
+            release.set()
+            results = [await adapter.await_future(f) for f in futures]
+            default = TrioEventLoop(nursery).limiter is trio.to_thread.current_default_thread_limiter()
+        return adapter.limiter is limiter, second_waits, results, default, limiter.borrowed_tokens == 0
+
+    assert trio.run(main) == (True, True, ["first", "second"], True, True)
+
+
+def test_awaiting_a_cancelled_future_raises_trio_cancelled() -> None:
+    async def main() -> bool:
+        async with trio.open_nursery() as nursery:
+            adapter = TrioEventLoop(nursery)
+            future: Future[None] = ConcurrentFuture()
+            nursery.start_soon(trio.to_thread.run_sync, future.cancel)
+            try:
+                await adapter.await_future(future)
+            except trio.Cancelled:
+                return True
+            return False
+
+    assert trio.run(main) is True
+
+
+def test_a_worker_raising_cancelled_leaves_the_nursery_alone() -> None:
+    def give_up() -> None:
+        raise Cancelled("the work was abandoned")
+
+    async def main() -> tuple[BaseException | None, bool]:
+        async with trio.open_nursery() as nursery:
+            adapter = TrioEventLoop(nursery)
+            future = adapter.to_thread(give_up)
+            with trio.fail_after(TIMEOUT):
+                while not future.done():
+                    await trio.sleep(0.001)
+            await trio.sleep(0)  # the task that ran the worker has ended: the nursery carries on
+            return future.exception(0), nursery.cancel_scope.cancel_called
+
+    error, cancelled = trio.run(main)
+    assert isinstance(error, Cancelled)
+    assert not cancelled

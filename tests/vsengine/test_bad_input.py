@@ -178,7 +178,7 @@ CASES: list[tuple[str, Callable[[Policy, ManagedEnvironment, dict[str, Any]], ob
         RuntimeError,
         "has been disposed",
     ),
-    ("core-set-loop-type", lambda p, e, c: set_loop("loop"), TypeError, "needs a vsengine.loops.EventLoop"),  # type: ignore[arg-type]
+    ("core-set-loop-type", lambda p, e, c: set_loop("loop"), TypeError, "needs an event loop"),  # type: ignore[arg-type]
     (
         "core-from-thread-not-callable",
         lambda p, e, c: from_thread(42).result(),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import threading
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING
 
 import pytest
@@ -19,13 +21,14 @@ from vsengine.loops import (
     from_thread,
     get_loop,
     keep_environment,
+    make_awaitable,
     set_loop,
     to_thread,
 )
 from vsengine.policy import Policy, ThreadLocalStore
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Awaitable, Callable, Iterator
 
     from vsengine.policy import ManagedEnvironment
 
@@ -134,8 +137,80 @@ def test_set_loop_falls_back_to_no_loop_when_attach_fails() -> None:
 
 
 def test_set_loop_rejects_what_is_not_a_loop() -> None:
-    with pytest.raises(TypeError, match="EventLoop"):
+    events: list[str] = []
+    current = RecordingLoop(events, "current")
+    set_loop(current)
+    with pytest.raises(
+        TypeError, match=r"object has no attach, detach, from_thread, .*wrap_cancelled methods"
+    ):
         set_loop(object())  # type: ignore[arg-type]
+
+    class AlmostALoop:
+        def from_thread(self, func: Callable[[], object]) -> Future[object]:
+            raise AssertionError("never called")
+
+    with pytest.raises(
+        TypeError, match="AlmostALoop has no attach, detach, to_thread, next_cycle, await_future"
+    ):
+        set_loop(AlmostALoop())  # type: ignore[arg-type]
+    assert get_loop() is current  # a rejected object changes nothing
+    assert events == ["attach current"]
+
+
+class DuckLoop:
+    """Every EventLoop method, without subclassing EventLoop (as some applications' loops are)."""
+
+    def __init__(self, events: list[str], fail_attach: bool = False) -> None:
+        self.events = events
+        self.fail_attach = fail_attach
+
+    def attach(self) -> None:
+        self.events.append("attach")
+        if self.fail_attach:
+            raise OSError("cannot attach")
+
+    def detach(self) -> None:
+        self.events.append("detach")
+
+    def from_thread[**P, R](self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        self.events.append(f"from_thread {func.__name__}")
+        return NO_LOOP.from_thread(func, *args, **kwargs)
+
+    def to_thread[**P, R](self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        self.events.append(f"to_thread {func.__name__}")
+        return NO_LOOP.to_thread(func, *args, **kwargs)
+
+    def next_cycle(self) -> Future[None]:
+        return NO_LOOP.next_cycle()
+
+    def await_future[R](self, future: Future[R]) -> Awaitable[R]:
+        return NO_LOOP.await_future(future)
+
+    def wrap_cancelled(self) -> contextlib.AbstractContextManager[None]:
+        return NO_LOOP.wrap_cancelled()
+
+
+def test_set_loop_accepts_any_object_with_the_event_loop_methods() -> None:
+    events: list[str] = []
+    loop = DuckLoop(events)
+    set_loop(loop)  # type: ignore[arg-type]
+    assert get_loop() is loop
+
+    def answer() -> int:
+        return 42
+
+    assert from_thread(answer).result(WAIT) == 42
+    assert to_thread(answer).result(WAIT) == 42
+    assert UnifiedFuture.resolve(1).map(lambda x: x + 1, on_loop=True).result(WAIT) == 2
+    set_loop(NO_LOOP)
+    assert events[:3] == ["attach", "from_thread answer", "to_thread answer"]
+    assert events[-1] == "detach"
+
+
+def test_set_loop_reverts_to_the_inline_loop_when_a_duck_loop_fails_to_attach() -> None:
+    events: list[str] = []
+    with pytest.raises(OSError, match="cannot attach"):
+        set_loop(DuckLoop(events, fail_attach=True))  # type: ignore[arg-type]
     assert get_loop() is NO_LOOP
 
 
@@ -155,9 +230,62 @@ def test_default_await_future_is_not_implemented() -> None:
         RecordingLoop([], "x").await_future(Future())
 
 
-def test_default_wrap_cancelled_passes_cancelled_through() -> None:
-    with pytest.raises(Cancelled), RecordingLoop([], "x").wrap_cancelled():
-        raise Cancelled
+@pytest.mark.parametrize("loop", [NO_LOOP, RecordingLoop([], "x")], ids=["inline", "EventLoop-default"])
+def test_wrap_cancelled_without_a_native_cancellation(loop: EventLoop) -> None:
+    """No loop of its own: Cancelled becomes what both asyncio and concurrent.futures call cancelled."""
+    with pytest.raises(asyncio.CancelledError) as raised, loop.wrap_cancelled():
+        raise Cancelled("stop")
+    assert isinstance(raised.value, CancelledError)
+    assert isinstance(raised.value.__cause__, Cancelled)
+    assert raised.value.args == ("stop",)
+    with pytest.raises(KeyError), loop.wrap_cancelled():
+        raise KeyError("other exceptions pass")
+
+
+def test_cancelled_is_not_an_exception() -> None:
+    """`except Exception` must not swallow a cancellation (as for asyncio.CancelledError)."""
+    caught: list[str] = []
+    try:
+        try:
+            raise Cancelled
+        except Exception:
+            caught.append("except Exception")
+    except Cancelled:
+        caught.append("except Cancelled")
+    assert caught == ["except Cancelled"]
+    assert isinstance(from_thread(_raise_cancelled).exception(0), Cancelled)
+
+
+def _raise_cancelled() -> None:
+    raise Cancelled
+
+
+def test_awaiting_a_cancelled_result_without_a_loop_cancels_the_asyncio_task() -> None:
+    """Without an adapter, a future that failed with Cancelled cancels the task awaiting it (it
+    must not escape as a BaseException that stops the asyncio loop)."""
+
+    async def waiter(future: Future[None]) -> None:
+        await UnifiedFuture.from_future(future)
+
+    async def main() -> tuple[bool, bool]:
+        done = UnifiedFuture.reject(Cancelled())
+        pending: UnifiedFuture[None] = UnifiedFuture()
+        first = asyncio.create_task(waiter(done))
+        second = asyncio.create_task(waiter(pending))
+        await asyncio.sleep(0)
+        threading.Thread(target=pending.set_exception, args=(Cancelled(),)).start()
+        results = await asyncio.gather(first, second, return_exceptions=True)
+        return first.cancelled(), second.cancelled() and len(results) == 2
+
+    assert asyncio.run(main()) == (True, True)
+
+
+def test_make_awaitable_without_a_loop() -> None:
+    async def main() -> int:
+        return await make_awaitable(UnifiedFuture.resolve(8))
+
+    assert asyncio.run(main()) == 8
+    assert trio.run(main) == 8
 
 
 # -- keep_environment and the module-level helpers -------------------------------------------------------
@@ -181,6 +309,103 @@ def test_keep_environment_restores_the_captured_environment(thread_local_env: Ma
     thread.start()
     thread.join(WAIT)
     assert seen == [thread_local_env.core]
+
+
+def test_keep_environment_of_a_coroutine_function(thread_local_env: ManagedEnvironment) -> None:
+    """The environment is current in the coroutine's body, across awaits; other tasks of the same
+    thread do not see it, and the wrapper is still a coroutine function."""
+
+    def current() -> vs.Core | None:
+        try:
+            return vs.core.core
+        except vs.Error:
+            return None
+
+    with thread_local_env.use():
+
+        @keep_environment
+        async def body(step: asyncio.Event, other_ran: asyncio.Event) -> list[vs.Core | None]:
+            seen = [current()]
+            step.set()
+            await other_ran.wait()
+            seen.append(current())
+            return seen
+
+    assert inspect.iscoroutinefunction(body)
+
+    async def main() -> tuple[list[vs.Core | None], vs.Core | None]:
+        step, other_ran = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(body(step, other_ran))
+        await step.wait()
+        in_other_task = current()  # while the body is suspended
+        other_ran.set()
+        return await task, in_other_task
+
+    seen, in_other_task = asyncio.run(main())
+    assert seen == [thread_local_env.core, thread_local_env.core]
+    assert in_other_task is None
+
+
+def test_keep_environment_of_a_coroutine_function_passes_exceptions_and_cancellation(
+    thread_local_env: ManagedEnvironment,
+) -> None:
+    with thread_local_env.use():
+
+        @keep_environment
+        async def fail() -> None:
+            await asyncio.sleep(0)
+            raise LookupError("from the body")
+
+        @keep_environment
+        async def wait_forever(cleanup: list[vs.Core]) -> None:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                cleanup.append(vs.core.core)  # runs in the environment too
+
+    async def main() -> tuple[str, list[vs.Core]]:
+        cleanup: list[vs.Core] = []
+        task = asyncio.create_task(wait_forever(cleanup))
+        await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        try:
+            await fail()
+        except LookupError as exc:
+            return str(exc), cleanup
+        return "no exception", cleanup
+
+    assert asyncio.run(main()) == ("from the body", [thread_local_env.core])
+
+
+@pytest.mark.parametrize("with_arguments", [False, True])
+@pytest.mark.parametrize("with_environment", [False, True])
+def test_from_thread_and_to_thread_hand_over_the_function_name(
+    with_arguments: bool, with_environment: bool
+) -> None:
+    """Loops name their tasks and threads after the callable (vsview's QtEventLoop needs __name__)."""
+    events: list[str] = []
+    set_loop(DuckLoop(events))  # type: ignore[arg-type]
+
+    def frame_strip(n: int = 0) -> int:
+        return n
+
+    args = (3,) if with_arguments else ()
+    with contextlib.ExitStack() as stack:
+        if with_environment:
+            policy = stack.enter_context(Policy(ThreadLocalStore()))
+            stack.enter_context(stack.enter_context(policy.new_environment()).use())
+        assert from_thread(frame_strip, *args).result(WAIT) == (3 if with_arguments else 0)
+        assert to_thread(frame_strip, *args).result(WAIT) == (3 if with_arguments else 0)
+    assert events[1:] == ["from_thread frame_strip", "to_thread frame_strip"]
+
+
+def test_from_thread_and_to_thread_explain_what_is_not_callable() -> None:
+    with pytest.raises(TypeError, match=r"from_thread\(\): func must be callable, not int"):
+        from_thread(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"to_thread\(\): func must be callable, not str"):
+        to_thread("print")  # type: ignore[arg-type]
 
 
 def test_keep_environment_keeps_metadata() -> None:

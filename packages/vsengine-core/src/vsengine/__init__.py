@@ -6,7 +6,7 @@ own (``vsengine.policy``, ``vsengine.loops``, ``vsengine.futures``, ``vsengine.v
 """
 
 import vsengine._install  # noqa: F401  (first: stops if vsjetengine is installed over or under vsengine-core)
-from vsengine.futures import UnifiedFuture, UnifiedIterator, unified
+from vsengine.futures import UnifiedFuture, UnifiedIterator, as_completed, unified
 from vsengine.loops import Cancelled, EventLoop, from_thread, get_loop, keep_environment, set_loop, to_thread
 from vsengine.policy import (
     ContextVarStore,
@@ -35,6 +35,7 @@ __all__ = [
     "UnifiedFuture",
     "UnifiedIterator",
     "__version__",
+    "as_completed",
     "frame",
     "frames",
     "from_thread",

@@ -45,20 +45,21 @@ async def await_into[R](
     """The task-side counterpart of `run_into`: await ``func()`` and settle ``future`` with its outcome.
 
     The native cancellation is stored as :class:`vsengine.loops.Cancelled` and re-raised, and so is
-    any other exception that is not an :class:`Exception` (the task must still end with it).
+    any other exception that is neither an :class:`Exception` nor a ``Cancelled`` raised by
+    ``func`` (a ``KeyboardInterrupt``, ``SystemExit``: the task must still end with it).
     """
+    from vsengine.loops import Cancelled
+
     if not future.set_running_or_notify_cancel():
         return
     try:
         result = await func()
     except native_cancelled:
-        from vsengine.loops import Cancelled
-
         future.set_exception(Cancelled())
         raise
     except BaseException as exc:
         future.set_exception(exc)
-        if not isinstance(exc, Exception):
+        if not isinstance(exc, Exception | Cancelled):
             raise
     else:
         future.set_result(result)

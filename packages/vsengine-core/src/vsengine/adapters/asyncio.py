@@ -7,14 +7,15 @@ import contextlib
 import contextvars
 import functools
 import threading
-from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from vsengine._calls import run_into
 from vsengine.loops import Cancelled, EventLoop
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from concurrent.futures import Executor
 
 __all__ = ["AsyncIOLoop"]
 
@@ -28,12 +29,34 @@ class AsyncIOLoop(EventLoop):
     adapter before ``asyncio.run`` is fine: calls from other threads made before the loop is
     known wait and run as soon as it is. If the loop in use is closed (a later ``asyncio.run``),
     the adapter moves to the next running loop the same way.
+
+    :meth:`to_thread` runs its work in ``executor`` if given; with ``max_workers`` in a thread pool
+    of that size that the adapter makes when first needed (threads named ``vsengine-worker-N``)
+    and shuts down when it is detached, cancelling the work that has not started; otherwise in a
+    new thread per call. Either way it may be called from any thread, before the loop is known too.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        executor: Executor | None = None,
+        max_workers: int | None = None,
+    ) -> None:
+        if max_workers is not None:
+            if executor is not None:
+                raise ValueError(
+                    "AsyncIOLoop(): pass executor= or max_workers=, not both (max_workers sizes the "
+                    "thread pool the adapter makes when no executor is given)."
+                )
+            if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers <= 0:
+                raise ValueError(f"AsyncIOLoop(): max_workers must be a positive int, got {max_workers!r}.")
         self._loop = loop
         self._lock = threading.Lock()
         self._waiting: list[Callable[[], object]] = []
+        self._executor = executor
+        self._max_workers = max_workers
+        self._own_executor: ThreadPoolExecutor | None = None
 
     def _find_loop(self) -> asyncio.AbstractEventLoop | None:
         """The loop to use, binding the running loop if needed; None if it is not known yet."""
@@ -53,7 +76,7 @@ class AsyncIOLoop(EventLoop):
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        """The asyncio loop this adapter schedules onto."""
+        """The asyncio loop this adapter schedules onto (settable)."""
         loop = self._find_loop()
         if loop is None:
             raise RuntimeError(
@@ -62,8 +85,25 @@ class AsyncIOLoop(EventLoop):
             )
         return loop
 
+    @loop.setter
+    def loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Use ``loop`` from now on (``None``: find the running loop again, as at construction)."""
+        with self._lock:
+            self._loop = loop
+            waiting: list[Callable[[], object]] = []
+            if loop is not None and not loop.is_closed():
+                waiting, self._waiting = self._waiting, []
+        for callback in waiting:
+            loop.call_soon_threadsafe(callback)  # type: ignore[union-attr]
+
     def attach(self) -> None:
         self._find_loop()
+
+    def detach(self) -> None:
+        with self._lock:
+            own, self._own_executor = self._own_executor, None
+        if own is not None:
+            own.shutdown(wait=False, cancel_futures=True)
 
     def _call_soon(self, callback: Callable[[], object]) -> None:
         loop = self._find_loop()
@@ -89,6 +129,28 @@ class AsyncIOLoop(EventLoop):
             self._call_soon(functools.partial(run_into, future, call, asyncio.CancelledError))
         except RuntimeError as exc:  # no loop yet, or the loop is closed
             future.set_exception(exc)
+        return future
+
+    def to_thread[**P, R](self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        executor = self._executor
+        if executor is None and self._max_workers is not None:
+            with self._lock:
+                if self._own_executor is None:
+                    self._own_executor = ThreadPoolExecutor(
+                        self._max_workers, thread_name_prefix="vsengine-worker"
+                    )
+                executor = self._own_executor
+        if executor is None:
+            return super().to_thread(func, *args, **kwargs)
+        future: Future[R] = Future()
+        call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+        try:
+            work = executor.submit(run_into, future, call)
+        except RuntimeError as exc:  # the executor is shut down
+            future.set_exception(exc)
+        else:
+            # Shutting the pool down drops the work that has not started: cancel its future too.
+            work.add_done_callback(functools.partial(_cancel_if_dropped, future))
         return future
 
     def next_cycle(self) -> Future[None]:
@@ -147,6 +209,11 @@ class AsyncIOLoop(EventLoop):
 
     def __repr__(self) -> str:
         return f"<AsyncIOLoop {self._loop!r}>"
+
+
+def _cancel_if_dropped(future: Future[Any], work: Future[None]) -> None:
+    if work.cancelled():
+        future.cancel()
 
 
 def _wake(loop: asyncio.AbstractEventLoop, loop_thread: int, waiter: asyncio.Future[None], _: object) -> None:

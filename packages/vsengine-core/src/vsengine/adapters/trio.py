@@ -6,7 +6,7 @@ import contextlib
 import contextvars
 import functools
 import math
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING
 
 import trio
@@ -23,29 +23,47 @@ __all__ = ["TrioEventLoop"]
 class TrioEventLoop(EventLoop):
     """Runs vsengine's callbacks in a trio run.
 
-    ``nursery`` hosts the tasks that wait for :meth:`to_thread` workers; ``limiter`` limits those
-    worker threads (trio's default limiter if ``None``). Attach it from inside the trio run
-    (``set_loop(TrioEventLoop(nursery))``). Detaching never cancels the nursery: it belongs to you.
+    ``nursery`` hosts the tasks that wait for :meth:`to_thread` workers (without one they are
+    system tasks of the run); ``limiter`` limits those worker threads (trio's default limiter if
+    ``None``). Create or attach it inside the trio run (``set_loop(TrioEventLoop(nursery))``).
+    Detaching never cancels the nursery: it belongs to you.
     """
 
-    def __init__(self, nursery: trio.Nursery, limiter: trio.CapacityLimiter | None = None) -> None:
+    def __init__(
+        self, nursery: trio.Nursery | None = None, limiter: trio.CapacityLimiter | None = None
+    ) -> None:
         self.nursery = nursery
-        self.limiter = limiter
-        self._token: trio.lowlevel.TrioToken | None = None
+        self._limiter = limiter
+        self._token = _current_token()
 
     def attach(self) -> None:
-        self._token = trio.lowlevel.current_trio_token()
+        self._token = _current_token() or self._token
 
     def detach(self) -> None:
         pass  # work already scheduled still completes; the nursery is the user's
 
     @property
+    def limiter(self) -> trio.CapacityLimiter:
+        """The limiter of :meth:`to_thread` workers (settable; ``None``: trio's default limiter)."""
+        return self._limiter if self._limiter is not None else trio.to_thread.current_default_thread_limiter()
+
+    @limiter.setter
+    def limiter(self, limiter: trio.CapacityLimiter | None) -> None:
+        self._limiter = limiter
+
+    @property
     def token(self) -> trio.lowlevel.TrioToken:
+        """The trio run this loop schedules onto (settable)."""
         if self._token is None:
             raise RuntimeError(
-                "TrioEventLoop is not attached: call vsengine.loops.set_loop() inside trio.run()."
+                "TrioEventLoop is not attached: create it or call vsengine.loops.set_loop() inside "
+                "trio.run()."
             )
         return self._token
+
+    @token.setter
+    def token(self, token: trio.lowlevel.TrioToken | None) -> None:
+        self._token = token
 
     def _in_trio_thread(self) -> bool:
         try:
@@ -69,12 +87,16 @@ class TrioEventLoop(EventLoop):
         future: Future[R] = Future()
         call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
 
-        in_thread = functools.partial(trio.to_thread.run_sync, call, limiter=self.limiter)
+        in_thread = functools.partial(trio.to_thread.run_sync, call, limiter=self._limiter)
         run = functools.partial(await_into, future, in_thread, trio.Cancelled)
+        nursery = self.nursery
 
         def spawn() -> None:
             try:
-                self.nursery.start_soon(run)
+                if nursery is None:
+                    trio.lowlevel.spawn_system_task(run, name=func)
+                else:
+                    nursery.start_soon(run, name=func)
             except RuntimeError as exc:  # the nursery is closed
                 if not future.done():
                     future.set_exception(exc)
@@ -95,7 +117,9 @@ class TrioEventLoop(EventLoop):
         def continuation() -> None:
             if future.done():
                 return
-            if deadline <= trio.current_time() or self.nursery.cancel_scope.cancel_called:
+            if deadline <= trio.current_time() or (
+                self.nursery is not None and self.nursery.cancel_scope.cancel_called
+            ):
                 future.set_exception(Cancelled())
             else:
                 future.set_result(None)
@@ -127,7 +151,7 @@ class TrioEventLoop(EventLoop):
     def _translate(self) -> Iterator[None]:
         try:
             yield
-        except Cancelled as exc:
+        except (Cancelled, CancelledError) as exc:  # CancelledError: the awaited future was cancelled
             raise trio.Cancelled._create() from exc
 
     def wrap_cancelled(self) -> contextlib.AbstractContextManager[None]:
@@ -135,3 +159,10 @@ class TrioEventLoop(EventLoop):
 
     def __repr__(self) -> str:
         return f"<TrioEventLoop nursery={self.nursery!r}>"
+
+
+def _current_token() -> trio.lowlevel.TrioToken | None:
+    try:
+        return trio.lowlevel.current_trio_token()
+    except RuntimeError:  # not inside a trio run
+        return None
