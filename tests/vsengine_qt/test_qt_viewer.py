@@ -1010,3 +1010,66 @@ def test_the_frame_label_says_which_frame_failed(policy: Policy, tmp_path: Path)
             window.close()
 
     assert run(main()) == "frame 4 / 9 failed"
+
+
+#: The same stored values with each colour range, one output each. VapourSynth R81's property is
+#: ``_Range`` with 0 = limited (``vs.RANGE_LIMITED``), 1 = full; the deprecated ``_ColorRange``
+#: counted the other way round (0 = full) and R81 stores it as ``_Range``. White-level luma 235 and
+#: neutral chroma, a 10-bit full-range grey, grey and RGB clips marked limited or not marked at all.
+RANGES = """
+import warnings
+import vapoursynth as vs
+core = vs.core
+def blank(fmt, color, **props):
+    clip = core.std.BlankClip(width=32, height=32, format=fmt, color=color, length=2)
+    clip = core.std.RemoveFrameProps(clip, ["_Range", "_ColorRange"])
+    return core.std.SetFrameProps(clip, **props) if props else clip
+blank(vs.YUV444P8, [235, 128, 128], _Range=vs.RANGE_LIMITED).set_output(0)
+blank(vs.YUV444P8, [235, 128, 128], _Range=vs.RANGE_FULL).set_output(1)
+blank(vs.YUV420P10, [940, 512, 512], _Range=vs.RANGE_FULL).set_output(2)
+blank(vs.GRAY8, [235], _Range=vs.RANGE_LIMITED).set_output(3)
+blank(vs.GRAY8, [235]).set_output(4)
+blank(vs.RGB24, [235, 16, 128], _Range=vs.RANGE_LIMITED).set_output(5)
+blank(vs.RGB24, [235, 16, 128]).set_output(6)
+with warnings.catch_warnings(action="ignore", category=DeprecationWarning):
+    blank(vs.YUV444P8, [235, 128, 128], _ColorRange=0).set_output(7)
+"""
+
+
+def test_limited_and_full_range_clips_are_shown_in_their_range(policy: Policy, tmp_path: Path) -> None:
+    """Limited range maps 16-235 to black-white, full range shows the values as they are; the
+    pixel readout stays in the source's values and the clip info names the range."""
+    script = tmp_path / "ranges.vpy"
+    script.write_text(RANGES)
+    qt_test = importlib.import_module(f"{BINDING}.QtTest").QTest
+
+    async def main() -> list[tuple[tuple[int, int, int], str, str]]:
+        window = await open_window(policy, script)
+        seen = []
+        try:
+            await wait_for_signal(window.frameShown)
+            for output in range(8):
+                if output:
+                    window.select_output(output)
+                    await wait_for_signal(window.frameShown)
+                await wait_until(lambda: window.frame is not None)
+                if output == 0:  # the cursor stays on the frame's centre pixel for every output
+                    qt_test.mouseMove(window.view, window.view.image_rect().center())
+                    await wait_until(lambda: window.pixel_label.text() != "")
+                readout = window.pixel_label.text().split("  ", 1)[1]
+                seen.append((center_color(window), readout, dict(window.panel.clip.rows())["Range"]))
+            return seen
+        finally:
+            window.close()
+
+    seen = run(main())
+    assert seen == [
+        ((255, 255, 255), "Y 235  U 128  V 128", "0 (RANGE_LIMITED)"),
+        ((235, 235, 235), "Y 235  U 128  V 128", "1 (RANGE_FULL)"),
+        ((234, 234, 234), "Y 940  U 512  V 512", "1 (RANGE_FULL)"),
+        ((255, 255, 255), "Y 235", "0 (RANGE_LIMITED)"),
+        ((235, 235, 235), "Y 235", "unset"),
+        ((255, 0, 130), "R 235  G 16  B 128", "0 (RANGE_LIMITED)"),
+        ((235, 16, 128), "R 235  G 16  B 128", "unset"),
+        ((235, 235, 235), "Y 235  U 128  V 128", "1 (RANGE_FULL)"),  # R81 stores _ColorRange as _Range
+    ]

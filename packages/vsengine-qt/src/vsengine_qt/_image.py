@@ -4,9 +4,10 @@ Qt has no planar image format, and VapourSynth has no packed one. The conversion
 two steps:
 
 1. :func:`qimage_node` turns a video node into one whose frames are already laid out the way a QImage
-   stores them: GRAY8 and GRAY16 stay as they are, everything else becomes 8-bit RGB (YUV through a
-   resize whose matrix defaults from the frame properties) packed into 32-bit pixels by VapourSynth
-   itself, on its own threads (an Expr, transposes and a weave: no per-pixel Python, no GIL).
+   stores them: GRAY8 and GRAY16 keep their format, everything else becomes 8-bit RGB (YUV through a
+   resize whose matrix and range come from the frame properties) packed into 32-bit pixels by
+   VapourSynth itself, on its own threads (an Expr, transposes and a weave: no per-pixel Python, no
+   GIL). Limited-range frames come out full range.
 2. :func:`frame_to_qimage` wraps the frame's plane memory in a QImage with the frame's stride and
    detaches it with a single copy, so the image outlives the frame.
 
@@ -41,6 +42,12 @@ def default_matrix(width: int, height: int) -> vs.MatrixCoefficients:
     if width > 1024 or height > 576:
         return vs.MATRIX_BT709
     return vs.MATRIX_ST170_M
+
+
+#: Grey and RGB frames become full range: a frame whose ``_Range`` says limited (0) is expanded (16-235
+#: to 0-255 in 8 bits), one without the property is taken as full (shown as it is). Frames that need
+#: no change pass through the resize untouched (the same memory, no copy).
+_TO_FULL_RANGE = {"range_in_s": "full", "range_s": "full"}
 
 
 def _check_video(node: object) -> vs.VideoNode:
@@ -92,11 +99,8 @@ def _variable_to_rgb24(node: vs.VideoNode, matrix: int | None) -> vs.VideoNode:
             if f.format.color_family == vs.YUV:
                 m = matrix if matrix is not None else default_matrix(f.width, f.height)
                 converted = core.resize.Bicubic(node, format=vs.RGB24, matrix_in=m)
-            elif f.format.color_family == vs.GRAY:
-                # Grey values shown as they are, like GRAY8/GRAY16 clips (not as limited-range luma).
-                converted = core.resize.Point(node, format=vs.RGB24, range_in_s="full", range_s="full")
-            else:
-                converted = core.resize.Point(node, format=vs.RGB24)
+            else:  # grey and RGB: as for clips of a fixed format (see _TO_FULL_RANGE)
+                converted = core.resize.Point(node, format=vs.RGB24, **_TO_FULL_RANGE)
             conversions[key] = converted
         return converted
 
@@ -107,11 +111,14 @@ def _variable_to_rgb24(node: vs.VideoNode, matrix: int | None) -> vs.VideoNode:
 def qimage_node(node: vs.VideoNode, *, matrix: int | None = None) -> vs.VideoNode:
     """A node whose frames :func:`frame_to_qimage` converts with a single copy.
 
-    - GRAY8 and GRAY16 come back unchanged; other grey formats become GRAY16.
+    - GRAY8 and GRAY16 keep their format; other grey formats become GRAY16.
     - RGB24 is packed into 32-bit pixels; high-bit-depth and float RGB go through 8-bit first.
+    - Grey and RGB frames whose ``_Range`` property says limited (``vs.RANGE_LIMITED``, 0) are
+      expanded to full range; frames without it are shown as they are (taken as full range).
     - YUV becomes RGB through a bicubic resize. The matrix comes from each frame's ``_Matrix``
       property; where that is missing or unspecified, ``matrix`` is used, and without it
-      :func:`default_matrix` of the clip's size (BT.709 for HD, BT.601 for SD).
+      :func:`default_matrix` of the clip's size (BT.709 for HD, BT.601 for SD). The range comes
+      from each frame's ``_Range`` (limited where it is missing, VapourSynth's default for YUV).
     - A clip of variable format or size becomes RGB24, frame by frame (the matrix chosen per frame
       as above); its frames stay planar and :func:`frame_to_qimage` packs them in Python.
 
@@ -124,14 +131,11 @@ def qimage_node(node: vs.VideoNode, *, matrix: int | None = None) -> vs.VideoNod
     if fmt is None or fmt.color_family == vs.UNDEFINED:
         return _variable_to_rgb24(node, matrix)
     if fmt.color_family == vs.GRAY:
-        if fmt.sample_type == vs.INTEGER and fmt.bits_per_sample in (8, 16):
-            return node
-        gray16: vs.VideoNode = core.resize.Point(node, format=vs.GRAY16)
-        return gray16
+        keep = fmt.sample_type == vs.INTEGER and fmt.bits_per_sample in (8, 16)
+        gray: vs.VideoNode = core.resize.Point(node, format=fmt.id if keep else vs.GRAY16, **_TO_FULL_RANGE)
+        return gray
     if fmt.color_family == vs.RGB:
-        if fmt.id != vs.RGB24:
-            node = core.resize.Point(node, format=vs.RGB24)
-        return _pack_rgb32(node)
+        return _pack_rgb32(core.resize.Point(node, format=vs.RGB24, **_TO_FULL_RANGE))
     if fmt.color_family == vs.YUV:
         if matrix is None:
             matrix = default_matrix(node.width, node.height) if node.width else vs.MATRIX_BT709

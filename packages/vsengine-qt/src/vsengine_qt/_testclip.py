@@ -88,5 +88,7 @@ def builtin_clip(length: int = 240, fpsnum: int = 24000, fpsden: int = 1001) -> 
     strip = core.std.Loop(core.std.Splice(levels), times=-(-length // MARKER_PERIOD))[:length]
     rgb = core.text.FrameNum(core.std.StackVertical([bars, strip]), alignment=7, scale=3)
     yuv = core.resize.Bicubic(rgb, format=vs.YUV420P8, matrix_s="709")
+    # VapourSynth R81's range property is _Range, 0 (RANGE_LIMITED) for limited; the resize above sets
+    # it already: said again here so the clip's colorimetry reads in one place.
     clip: vs.VideoNode = core.std.SetFrameProps(yuv, _Matrix=vs.MATRIX_BT709, _Range=vs.RANGE_LIMITED)
     return clip
