@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import traceback
-import weakref
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import vapoursynth as vs
 
@@ -114,8 +113,6 @@ class PreviewWindow(QtWidgets.QWidget):
     frameShown = Signal(int)
     outputChanged = Signal(int)
     snapshotSaved = Signal(str)
-
-    _open: ClassVar[weakref.WeakSet[PreviewWindow]] = weakref.WeakSet()
 
     def __init__(
         self,
@@ -274,7 +271,6 @@ class PreviewWindow(QtWidgets.QWidget):
         self._bind_shortcuts()
         self._update_title()
         self._set_enabled(False)
-        PreviewWindow._open.add(self)
         self.reload()
 
     def _bind_shortcuts(self) -> None:
@@ -786,9 +782,14 @@ class PreviewWindow(QtWidgets.QWidget):
     @classmethod
     def report_uncaught(cls, error: BaseException) -> None:
         """Show an error nobody caught (in a Qt slot, say) in the status bar of every open window."""
-        for window in list(cls._open):
-            with contextlib.suppress(RuntimeError):  # a window whose C++ side is gone
-                window.status.showMessage(f"error: {type(error).__name__}: {error}", 15000)
+        # Qt's list of widgets, not a WeakSet of ours: PySide6 frees a wrapper that dies during the
+        # interpreter's finalization without clearing its weak references, and the garbage
+        # collection that follows touches the freed memory (docs/reliability.md,
+        # pyside6-weakref-at-finalization). An uncaught error's traceback in sys.last_exc keeps the
+        # window alive until then.
+        for widget in QtWidgets.QApplication.allWidgets():
+            if isinstance(widget, cls) and not widget.isHidden():
+                widget.status.showMessage(f"error: {type(error).__name__}: {error}", 15000)
 
     # -- playback ------------------------------------------------------------------------------
 
