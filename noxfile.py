@@ -3,7 +3,8 @@
 `nox` (no arguments) runs the default sessions: the whole test suite (vsengine-core on each
 VapourSynth Python, qtinter on each Python x Qt binding), lint, types and install (the three
 packages built and installed alone in clean environments). `nox -s conformance`
-(not a default: it takes long) runs CPython's test.test_asyncio on qtinter loops.
+(not a default: it takes long) runs CPython's test.test_asyncio on qtinter loops, `nox -s thirdparty`
+(not a default either) anyio's, aiohttp's and uvloop's test suites.
 """
 
 from __future__ import annotations
