@@ -155,6 +155,32 @@ def test_to_thread_uses_the_limiter(backend: str) -> None:
     assert max(anyio.run(main, backend=backend)) == 1
 
 
+def test_to_thread_work_waiting_for_a_thread_can_be_withdrawn(backend: str) -> None:
+    """As long as no worker thread has taken it, cancelling the future withdraws the work."""
+
+    async def main() -> tuple[bool, bool, list[str], list[object]]:
+        started, release = threading.Event(), threading.Event()
+        ran: list[str] = []
+
+        def first() -> str:
+            started.set()
+            release.wait(TIMEOUT)
+            return "first"
+
+        async with AnyIOLoop(limiter=anyio.CapacityLimiter(1)) as adapter:
+            running = adapter.to_thread(first)
+            await anyio.to_thread.run_sync(started.wait, TIMEOUT, limiter=anyio.CapacityLimiter(1))
+            queued = adapter.to_thread(ran.append, "withdrawn work ran")
+            later = adapter.to_thread(ran.append, "later work ran")
+            await anyio.wait_all_tasks_blocked()  # both wait for the busy thread
+            withdrawn, first_cancellable = queued.cancel(), running.cancel()
+            release.set()
+            results = [await adapter.await_future(running), await adapter.await_future(later)]
+        return withdrawn, first_cancellable, ran, results
+
+    assert anyio.run(main, backend=backend) == (True, False, ["later work ran"], ["first", None])
+
+
 def test_entering_twice_is_refused(backend: str) -> None:
     async def main() -> None:
         async with AnyIOLoop() as adapter:

@@ -245,6 +245,34 @@ def test_the_limiter_limits_to_thread_workers() -> None:
     assert trio.run(main) == (True, True, ["first", "second"], True, True)
 
 
+def test_to_thread_work_waiting_for_a_thread_can_be_withdrawn() -> None:
+    """As long as no worker thread has taken it, cancelling the future withdraws the work."""
+
+    async def main() -> tuple[bool, bool, list[str], list[str]]:
+        limiter = trio.CapacityLimiter(1)
+        started, release = threading.Event(), threading.Event()
+        ran: list[str] = []
+
+        def first() -> str:
+            started.set()
+            release.wait(TIMEOUT)
+            return "first"
+
+        async with trio.open_nursery() as nursery:
+            adapter = TrioEventLoop(nursery, limiter=limiter)
+            running = adapter.to_thread(first)
+            await trio.to_thread.run_sync(started.wait, TIMEOUT, limiter=trio.CapacityLimiter(1))
+            queued = adapter.to_thread(ran.append, "withdrawn work ran")
+            later = adapter.to_thread(ran.append, "later work ran")
+            await trio.testing.wait_all_tasks_blocked()
+            withdrawn, first_cancellable = queued.cancel(), running.cancel()
+            release.set()
+            results = [await adapter.await_future(running), await adapter.await_future(later)]
+        return withdrawn, first_cancellable, ran, [str(r) for r in results]
+
+    assert trio.run(main) == (True, False, ["later work ran"], ["first", "None"])
+
+
 def test_awaiting_a_cancelled_future_raises_trio_cancelled() -> None:
     async def main() -> bool:
         async with trio.open_nursery() as nursery:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from concurrent.futures import InvalidStateError
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from concurrent.futures import Future
 
-__all__ = ["CancelledTypes", "await_into", "run_into"]
+__all__ = ["CancelledTypes", "await_worker", "run_into"]
 
 type CancelledTypes = type[BaseException] | tuple[type[BaseException], ...]
 
@@ -39,27 +40,36 @@ def run_into[R](
         future.set_result(result)
 
 
-async def await_into[R](
-    future: Future[R], func: Callable[[], Awaitable[R]], native_cancelled: CancelledTypes = _NeverRaised
+async def await_worker(
+    future: Future[Any],
+    run_worker: Callable[[], Awaitable[object]],
+    native_cancelled: CancelledTypes = _NeverRaised,
 ) -> None:
-    """The task-side counterpart of `run_into`: await ``func()`` and settle ``future`` with its outcome.
+    """The task that waits for a worker thread running ``run_into(future, ...)``.
 
-    The native cancellation is stored as :class:`vsengine.loops.Cancelled` and re-raised, and so is
-    any other exception that is neither an :class:`Exception` nor a ``Cancelled`` raised by
-    ``func`` (a ``KeyboardInterrupt``, ``SystemExit``: the task must still end with it).
+    The worker settles ``future`` itself, so ``future`` is running only once a worker thread has
+    started it; until then (waiting for a free thread) cancelling ``future`` withdraws the work. If
+    ``run_worker()`` ends without the worker having settled ``future`` (the loop cancelled the task
+    before a thread was free, or starting the thread failed), ``future`` fails with
+    :class:`vsengine.loops.Cancelled` or that exception. The native cancellation is re-raised, and
+    so is any other exception that is not an :class:`Exception` (the task must still end with it).
     """
     from vsengine.loops import Cancelled
 
-    if not future.set_running_or_notify_cancel():
-        return
     try:
-        result = await func()
+        await run_worker()
     except native_cancelled:
-        future.set_exception(Cancelled())
+        _fail_if_pending(future, Cancelled())
         raise
     except BaseException as exc:
-        future.set_exception(exc)
+        _fail_if_pending(future, exc)
         if not isinstance(exc, Exception | Cancelled):
             raise
-    else:
-        future.set_result(result)
+
+
+def _fail_if_pending(future: Future[Any], error: BaseException) -> None:
+    if not future.done():
+        try:
+            future.set_exception(error)
+        except InvalidStateError:  # settled concurrently
+            pass

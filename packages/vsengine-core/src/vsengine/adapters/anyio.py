@@ -16,7 +16,7 @@ import anyio.abc
 import anyio.lowlevel
 import anyio.to_thread
 
-from vsengine._calls import await_into, run_into
+from vsengine._calls import await_worker, run_into
 from vsengine.loops import NO_LOOP, Cancelled, EventLoop, get_loop, set_loop
 
 if TYPE_CHECKING:
@@ -157,8 +157,8 @@ class AnyIOLoop(EventLoop):
         future: Future[R] = Future()
         call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
 
-        in_thread = functools.partial(anyio.to_thread.run_sync, call, limiter=self.limiter)
-        run = functools.partial(await_into, future, in_thread, self._cancelled_exc)
+        in_thread = functools.partial(anyio.to_thread.run_sync, run_into, future, call, limiter=self.limiter)
+        run = functools.partial(await_worker, future, in_thread, self._cancelled_exc)
         self._submit(future, functools.partial(self._start_task, run))
         return future
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from vsengine._calls import await_into, run_into
+from vsengine._calls import await_worker, run_into
 from vsengine.loops import Cancelled, EventLoop
 
 if TYPE_CHECKING:
@@ -87,8 +87,8 @@ class TrioEventLoop(EventLoop):
         future: Future[R] = Future()
         call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
 
-        in_thread = functools.partial(trio.to_thread.run_sync, call, limiter=self._limiter)
-        run = functools.partial(await_into, future, in_thread, trio.Cancelled)
+        in_thread = functools.partial(trio.to_thread.run_sync, run_into, future, call, limiter=self._limiter)
+        run = functools.partial(await_worker, future, in_thread, trio.Cancelled)
         nursery = self.nursery
 
         def spawn() -> None:
