@@ -381,6 +381,77 @@ def _client_venv(session: nox.Session, client: str, engine: str) -> str:
     return python
 
 
+def _download_sdist(session: nox.Session, requirement: str) -> Path:
+    """The sdist of ``requirement`` from PyPI (needs pip in the session: uv cannot download)."""
+    where = Path(session.create_tmp()) / "sdists" / requirement.replace("=", "-")
+    shutil.rmtree(where, ignore_errors=True)
+    name = requirement.split("=")[0]
+    # --no-binary for the package itself only: its build requirements may come as wheels.
+    session.run(
+        "python",
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--no-binary",
+        name,
+        "--dest",
+        str(where),
+        requirement,
+    )
+    (sdist,) = where.glob("*.tar.gz")
+    return sdist
+
+
+#: vs-jetpack's test suite (its sdist's tests/) uses the vpy marker everywhere (its conftest).
+VSJETPACK = "vsjetpack==2.2.6"
+
+
+def _jetpack_suite(session: nox.Session, results: Path) -> bool:
+    """vs-jetpack's own tests on vsjetengine 2.0.0 and on vsengine-core; True if ours lost none."""
+    import tarfile
+
+    root = Path(session.create_tmp()) / "vsjetpack-tests"
+    shutil.rmtree(root, ignore_errors=True)
+    with tarfile.open(_download_sdist(session, VSJETPACK)) as archive:
+        wanted = [
+            m for m in archive.getmembers() if m.name.split("/", 2)[1:2] in (["tests"], ["pyproject.toml"])
+        ]
+        archive.extractall(root, members=wanted, filter="data")
+    (suite,) = root.iterdir()
+    junit = {}
+    for engine in ("vsjetengine", "ours"):
+        python = _fresh_venv(session, f"vsjetpack-{engine}", str(session.python))
+        _uv_pip(session, python, VSJETPACK, VSJETENGINE, "pytest>=9")
+        if engine == "ours":
+            session.run("uv", "pip", "uninstall", "--quiet", "--python", python, "vsjetengine", external=True)
+            _uv_pip(session, python, "--no-deps", CORE)
+        junit[engine] = (results / f"vsjetpack-{engine}.xml").resolve()
+        session.chdir(suite)
+        try:
+            session.run(
+                python,
+                "-m",
+                "pytest",
+                "tests",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                f"--junitxml={junit[engine]}",
+                external=True,
+                success_codes=[0, 1],
+                silent=True,
+            )
+        finally:
+            session.chdir(Path(__file__).parent)
+    try:
+        session.run("python", "tests/compat/compare_junit.py", str(junit["vsjetengine"]), str(junit["ours"]))
+    except nox.command.CommandFailed:
+        return False
+    return True
+
+
 def _missing_libpulse() -> bool:
     import ctypes.util
 
@@ -389,15 +460,19 @@ def _missing_libpulse() -> bool:
 
 @nox.session(python=VS_PYTHONS[0], default=False)
 def compat(session: nox.Session) -> None:
-    """vsview 0.14.0 and vs-preview 0.20.1 from PyPI, driven headless, on vsengine-core and on
-    vsjetengine 2.0.0 (the reference) (not a default session: several minutes, ~2 GB of wheels).
+    """vsview 0.14.0 and vs-preview 0.20.1 from PyPI, driven headless, and vs-jetpack 2.2.6's own
+    tests, on vsengine-core and on vsjetengine 2.0.0 (the reference) (not a default session: about
+    10 minutes, ~2 GB of wheels).
 
     Each client gets two fresh environments (one per engine); tests/compat/drive_<client>.py loads a
     three-output script, switches output, seeks, plays, reloads, loads a broken script and checks
     that the error is shown, then closes. The session fails if a step fails on vsengine-core.
-    Results: build/compat/steps.jsonl and the log. `nox -s compat -- vspreview` drives one client.
+    vs-jetpack's tests run on both; a test that passes on the reference must pass on ours.
+    Results: build/compat/steps.jsonl, build/compat/vsjetpack-*.xml and the log.
+    `nox -s compat -- vspreview` (or vsview, vsjetpack) runs one part.
     """
-    clients = session.posargs or list(COMPAT_CLIENTS)
+    clients = session.posargs or [*COMPAT_CLIENTS, "vsjetpack"]
+    session.install("pip")
     if "vsview" in clients and _missing_libpulse():
         session.error(
             "vsview imports QtMultimedia, which needs the system library libpulse.so.0 even offscreen: "
@@ -408,7 +483,9 @@ def compat(session: nox.Session) -> None:
     log = results / "steps.jsonl"
     log.write_text("", encoding="utf-8")
     failed = []
-    for client in clients:
+    if "vsjetpack" in clients and not _jetpack_suite(session, results):
+        failed.append("vs-jetpack's tests")
+    for client in (client for client in clients if client in COMPAT_CLIENTS):
         for engine in ("vsjetengine", "ours"):
             python = _client_venv(session, client, engine)
             home = Path(session.create_tmp()) / f"home-{client}-{engine}"
@@ -439,3 +516,25 @@ def compat(session: nox.Session) -> None:
                 failed.append(client)
     if failed:
         session.error(f"a scripted session failed on vsengine-core: {', '.join(failed)} (see {log})")
+
+
+@nox.session(python=VS_PYTHONS[0], default=False)
+def vsjetengine_suite(session: nox.Session) -> None:
+    """vsjetengine 2.0.0's own test suite, from its sdist on PyPI, run against vsengine-core (not a
+    default session). The tests of vsjetengine's private internals are out of scope (listed in
+    tests/compat/vsjetengine_suite/run.py and docs/vsengine/compatibility.md). Results:
+    build/compat/vsjetengine-suite.md. Arguments after `--` go to pytest (e.g. `-- -k futures`)."""
+    session.install(
+        "-e",
+        f"{CORE}[trio]",
+        "pip",
+        "pytest>=9",
+        "pytest-asyncio>=0.24",
+        "pytest-mock>=3.16",
+        "pytest-trio>=0.8",
+        "pytest-timeout>=2.3",
+    )
+    sdist = _download_sdist(session, VSJETENGINE)
+    session.run(
+        "python", "tests/compat/vsjetengine_suite/run.py", str(sdist), "build/compat", *session.posargs
+    )

@@ -238,6 +238,31 @@ def test_a_failed_test_is_not_reported_as_a_leak(pytester: pytest.Pytester) -> N
     ]
 
 
+def test_a_failed_setup_is_not_reported_as_a_leak(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_setup="""
+        import pytest
+        import vapoursynth as vs
+
+        @pytest.fixture
+        def frame():
+            clip = vs.core.std.BlankClip(width=1920, height=1080)
+            # VapourSynth refuses a function as a frame property; its error's traceback holds the frame.
+            return clip.std.SetFrameProps(frame=clip.get_frame(0), function=print)
+
+        @pytest.mark.vpy("initial-core")
+        def test_uses_frame(frame):
+            pass
+        """
+    )
+    result = _run(pytester, "-rs")
+    assert _outcomes(result) == [
+        "test_setup.py::test_uses_frame[initial-core] ERROR",
+        "test_setup.py::@check-clean-environment[initial-core] SKIPPED",
+    ]
+    result.stdout.fnmatch_lines(["*a initial-core test of this module failed*"])
+
+
 def test_deselected_tests_get_no_leak_check(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_select="""
