@@ -422,7 +422,7 @@ def _jetpack_suite(session: nox.Session, results: Path) -> bool:
     (suite,) = root.iterdir()
     junit = {}
     for engine in ("vsjetengine", "ours"):
-        python = _fresh_venv(session, f"vsjetpack-{engine}", str(session.python))
+        python = str(Path(_fresh_venv(session, f"vsjetpack-{engine}", str(session.python))).absolute())
         _uv_pip(session, python, VSJETPACK, VSJETENGINE, "pytest>=9")
         if engine == "ours":
             session.run("uv", "pip", "uninstall", "--quiet", "--python", python, "vsjetengine", external=True)
