@@ -1235,6 +1235,39 @@ def test_run_as_completed_leaves_no_cycle() -> None:
         assert iterator_ref() is None
 
 
+@pytest.mark.parametrize("method", ["consume", "run_as_completed"])
+def test_a_cancelled_consume_leaves_no_cycle(method: str) -> None:
+    """Cancelled half-way over a list of futures: the results that still arrive are freed at once."""
+    with _no_garbage_collector():
+        futures: list[Future[_Result]] = [UnifiedFuture.resolve(_Result()), Future(), Future()]
+        done = getattr(UnifiedIterator(futures), method)(lambda f: None)
+        assert done.cancel()
+        late = _Result()
+        late_ref = weakref.ref(late)
+        futures[1].set_result(late)  # completes after the cancellation, as a frame would
+        del late, futures, done
+        assert late_ref() is None
+
+
+def test_leaving_as_completed_early_leaves_no_cycle() -> None:
+    """Futures still in flight when the generator closes: their results are freed at once."""
+
+    async def body() -> bool:
+        running: Future[_Result] = Future()
+        running.set_running_or_notify_cancel()  # like a frame request: cannot be cancelled
+        completed = as_completed([UnifiedFuture.resolve(_Result()), running], concurrency=2)
+        await anext(completed)
+        await completed.aclose()
+        late = _Result()
+        late_ref = weakref.ref(late)
+        running.set_result(late)
+        del late, running, completed
+        return late_ref() is None
+
+    with _no_garbage_collector():
+        assert run_under("asyncio", body) is True
+
+
 def _set_when(go: threading.Event, future: Future[_Result], value: _Result) -> None:
     if go.wait(WAIT):
         future.set_result(value)

@@ -623,15 +623,28 @@ class _Consumer[T]:
         consumer.hop(consumer.advance)
         return state
 
+    def stopped(self) -> bool:
+        """Whether the run is over (finished, failed or cancelled); then it lets go of the iterator.
+
+        A pending future's callbacks refer to this object: holding on to an iterator (a list of
+        futures) would make a cycle that keeps results of futures completing later alive.
+        """
+        if not self.state.done():
+            return False
+        self.futures = iter(())
+        return True
+
     def fail(self, exc: BaseException) -> None:
         if not self.state.done():
             try:
                 self.state.set_exception(exc)
             except InvalidStateError:  # settled concurrently
                 pass
+        self.stopped()
 
     def finish(self) -> None:
         _set_none_if_pending(self.state, None)
+        self.stopped()
 
     def hop(self, method: Callable[..., None], *args: Any) -> None:
         """Run ``method(*args)`` on the event loop; if the loop cannot run it, the run fails."""
@@ -650,8 +663,7 @@ class _Consumer[T]:
 
     def advance(self) -> None:
         """On the loop: take futures from the iterator until one is pending or the run ends."""
-        state = self.state
-        while not state.done():
+        while not self.stopped():
             try:
                 future = next(self.futures)
             except StopIteration:
@@ -668,7 +680,7 @@ class _Consumer[T]:
 
     def ready(self, future: Future[T]) -> None:
         """Any thread: ``future`` is done."""
-        if not self.state.done():
+        if not self.stopped():
             self.hop(self.resume, future)
 
     def resume(self, future: Future[T]) -> None:
@@ -677,7 +689,7 @@ class _Consumer[T]:
 
     def deliver(self, future: Future[T]) -> bool:
         """On the loop: call the callback, then give the loop a cycle. ``True``: go on right now."""
-        if self.state.done():
+        if self.stopped():
             return False
         try:
             keep_going = self.callback(UnifiedFuture.from_future(future) if self.wrap else future)
@@ -703,7 +715,7 @@ class _Consumer[T]:
         return True
 
     def cycled(self, cycle: Future[None]) -> None:
-        if self.cycle_ok(cycle) and not self.state.done():
+        if self.cycle_ok(cycle) and not self.stopped():
             self.hop(self.advance)
 
 
@@ -827,9 +839,12 @@ class _Completions[T]:
     def __init__(self) -> None:
         self.done: deque[Future[T]] = deque()
         self.waiter: Future[None] | None = None
+        self.closed = False
 
     def add(self, future: Future[T]) -> None:
         """Any thread: ``future`` has completed."""
+        if self.closed:  # nobody will take it: keeping it would make a cycle through its callbacks
+            return
         self.done.append(future)
         if (waiter := self.waiter) is not None:
             _set_none_if_pending(waiter, None)
@@ -843,6 +858,10 @@ class _Completions[T]:
             await get_loop().await_future(waiter)
         self.waiter = None
         return self.done.popleft()
+
+    def close(self) -> None:
+        self.closed = True
+        self.done.clear()
 
 
 def as_completed[S](
@@ -890,6 +909,7 @@ async def _as_completed[S](
             in_flight.discard(finished)
             yield UnifiedFuture.from_future(finished)
     finally:
+        completions.close()
         for future in in_flight:
             future.cancel()
 
