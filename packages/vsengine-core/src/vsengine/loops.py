@@ -145,16 +145,22 @@ def _set_result_if_pending(future: Future[None]) -> None:
 
 async def _done[R](loop: EventLoop, future: Future[R]) -> R:
     """Await a future that is already done: needs no event loop, works in any async library."""
-    with loop.wrap_cancelled():
+    try:
         return future.result()
+    except Cancelled:  # (a try costs nothing: no context manager on this path unless needed)
+        with loop.wrap_cancelled():
+            raise
 
 
 async def _wrapped[R](loop: EventLoop, future: Future[R]) -> R:
     """Await a pending future in the running asyncio loop."""
     import asyncio
 
-    with loop.wrap_cancelled():
+    try:
         return await asyncio.wrap_future(future)
+    except Cancelled:
+        with loop.wrap_cancelled():
+            raise
 
 
 class _NoEventLoop(EventLoop):
