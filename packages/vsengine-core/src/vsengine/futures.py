@@ -288,8 +288,9 @@ class UnifiedFuture[T](
         thread completes this future.
 
         If this future is cancelled, the derived future is cancelled too (the callbacks are not
-        called). Cancelling the derived future cancels this one, unless ``cancel_cb`` is given: it
-        is called instead (on the loop with ``on_loop=True``).
+        called). Cancelling the derived future skips a callback that has not run yet and cancels
+        this future, unless ``cancel_cb`` is given: it is called instead (on the loop with
+        ``on_loop=True``).
         """
         derived: UnifiedFuture[Any] = type(self)()
         success = keep_environment(success_cb) if success_cb is not None else None
