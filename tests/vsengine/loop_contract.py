@@ -530,6 +530,24 @@ class LoopContract:
 
         assert async_runner.run_async(scenario) == (True, True)
 
+    def test_native_cancellation_becomes_cancelled(self, async_runner: LoopRunner) -> None:
+        """A call handed over with from_thread that ends with the loop's own cancellation exception
+        settles its future with vsengine.loops.Cancelled, so loop-neutral code catches one type."""
+
+        def cancelled_natively() -> None:
+            make = getattr(
+                tools_cancelled[0], "_create", tools_cancelled[0]
+            )  # trio.Cancelled: no public constructor
+            raise make()
+
+        tools_cancelled: list[type[BaseException]] = []
+
+        async def scenario(loop: EventLoop, tools: AsyncTools) -> BaseException | None:
+            tools_cancelled.append(tools.cancelled_exc)
+            return await in_thread(lambda: loop.from_thread(cancelled_natively).exception(TIMEOUT))
+
+        assert isinstance(async_runner.run_async(scenario), Cancelled)
+
     def test_wrap_cancelled_translates(self, async_runner: LoopRunner) -> None:
         async def scenario(loop: EventLoop, tools: AsyncTools) -> bool:
             try:

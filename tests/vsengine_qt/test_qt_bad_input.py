@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import vapoursynth as vs
 from test_qt_cli import preview
-from vsqt_helpers import run
+from vsqt_helpers import in_thread, run
 
 import qtinter
 import vsengine_qt
@@ -238,11 +238,27 @@ def test_setup_twice_leaves_the_first_session_working(qapp: QtWidgets.QApplicati
 
 
 def test_qt_event_loop_on_a_closed_loop() -> None:
-    """vq-event-loop-closed: the work is refused, not left pending."""
+    """vq-event-loop-closed: a coroutine for a closed asyncio loop is refused, not left pending."""
     loop = qtinter.new_event_loop()
     loop.close()
-    with pytest.raises(RuntimeError, match=re.escape("the Qt event loop is closed: the work was not run")):
-        vsengine_qt.QtEventLoop(loop).from_thread(lambda: 1).result(timeout=10)
+
+    async def job() -> int:
+        return 1
+
+    adapter = vsengine_qt.QtEventLoop(loop=loop)
+    future = in_thread(lambda: adapter.run_in_loop(job)).result(10)
+    with pytest.raises(
+        RuntimeError, match=re.escape("QtEventLoop has no running asyncio loop for this coroutine")
+    ):
+        future.result(timeout=10)
+
+
+def test_qt_event_loop_with_a_bad_parent() -> None:
+    """vq-event-loop-parent"""
+    with pytest.raises(
+        TypeError, match=re.escape("QtEventLoop(parent): parent must be a QObject or None, got int")
+    ):
+        vsengine_qt.QtEventLoop(42)  # type: ignore[arg-type]
 
 
 def test_load_source_of_a_missing_script(qapp: QtWidgets.QApplication) -> None:

@@ -5,6 +5,7 @@ specific to Qt; then setup()."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import threading
 from concurrent.futures import Future
@@ -41,7 +42,7 @@ class GuestRunner(LoopRunner):
     def _run[T](self, start: Callable[[QtEventLoop], Future[T] | asyncio.Future[T]], timeout: float) -> T:
         box: list[Future[T] | asyncio.Future[T]] = []
         with qtinter.using_asyncio_from_qt() as loop:
-            adapter = QtEventLoop(loop)
+            adapter = QtEventLoop(loop=loop)
             set_loop(adapter)
             try:
 
@@ -156,24 +157,6 @@ def test_from_a_vapoursynth_thread_lands_on_the_qt_main_thread(
     assert run(main()) == [True] * 4
 
 
-def test_to_thread_uses_the_loops_default_executor(qapp: QtWidgets.QApplication) -> None:
-    async def main() -> bool:
-        adapter = QtEventLoop()
-        used: list[str] = []
-
-        class Recording(__import__("concurrent.futures").futures.ThreadPoolExecutor):
-            def submit(self, *args: Any, **kwargs: Any) -> Any:
-                used.append("submit")
-                return super().submit(*args, **kwargs)
-
-        executor = Recording(max_workers=1)
-        asyncio.get_running_loop().set_default_executor(executor)
-        assert await adapter.await_future(adapter.to_thread(lambda: 5)) == 5
-        return used == ["submit"]
-
-    assert run(main()) is True
-
-
 def test_next_cycle_reports_the_cancellation_of_its_task(qapp: QtWidgets.QApplication) -> None:
     async def main() -> BaseException | None:
         adapter = QtEventLoop()
@@ -185,8 +168,8 @@ def test_next_cycle_reports_the_cancellation_of_its_task(qapp: QtWidgets.QApplic
             await asyncio.sleep(0)
         except asyncio.CancelledError:
             task.uncancel()
-        await asyncio.sleep(0)
-        return future.exception(TIMEOUT)
+        await asyncio.wait([asyncio.wrap_future(future)], timeout=TIMEOUT)
+        return future.exception(0)
 
     assert isinstance(run(main()), Cancelled)
 
@@ -228,25 +211,6 @@ def test_detach_loses_no_work_and_does_not_block(qapp: QtWidgets.QApplication) -
         return ran, all(f.done() for f in futures)
 
     assert run(main()) == (list(range(100)), True)
-
-
-def test_work_for_a_closed_loop_fails_instead_of_vanishing(qapp: QtWidgets.QApplication) -> None:
-    loop = qtinter.new_event_loop()
-    adapter = QtEventLoop(loop)
-    loop.close()
-    future = in_thread(lambda: adapter.from_thread(lambda: "never")).result(TIMEOUT)
-    with pytest.raises(RuntimeError, match="closed"):
-        future.result(TIMEOUT)
-    with pytest.raises(RuntimeError, match="closed"):
-        in_thread(lambda: adapter.to_thread(lambda: "never")).result(TIMEOUT).result(TIMEOUT)
-    assert isinstance(adapter.next_cycle().exception(TIMEOUT), Cancelled)
-
-
-def test_attach_without_a_loop_explains_what_to_do() -> None:
-    adapter = QtEventLoop()  # no asyncio loop runs here
-    with pytest.raises(RuntimeError, match="using_asyncio_from_qt"):
-        set_loop(adapter)
-    assert get_loop() is NO_LOOP
 
 
 # -- setup() ---------------------------------------------------------------------------------------------
@@ -297,3 +261,217 @@ def test_setup_as_a_function_and_close(qapp: QtWidgets.QApplication) -> None:
         session.close()
         session.close()  # idempotent
     assert get_loop() is NO_LOOP
+
+
+# -- adopting it in an application (issue 14) ------------------------------------------------------------
+
+
+def test_it_is_a_qobject_with_a_parent_and_a_thread(qapp: QtWidgets.QApplication) -> None:
+    parent = QtCore.QObject()
+    adapter = QtEventLoop(parent)
+    assert isinstance(adapter, QtCore.QObject)
+    assert adapter.parent() is parent
+    assert adapter.thread() is qapp.thread()
+
+
+def test_bad_arguments_name_the_fix() -> None:
+    with pytest.raises(TypeError, match="parent must be a QObject or None, got int"):
+        QtEventLoop(42)  # type: ignore[arg-type]
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(TypeError, match=r"pass an asyncio loop as QtEventLoop\(loop=...\)"):
+            QtEventLoop(loop)  # type: ignore[arg-type]
+    finally:
+        loop.close()
+    with pytest.raises(ValueError, match=r"max_workers=...\): must be at least 1"):
+        QtEventLoop(max_workers=0)
+
+
+def test_adopted_before_app_exec_it_starts_owns_and_ends_guest_mode(qapp: QtWidgets.QApplication) -> None:
+    """One line before app.exec(), no asyncio loop anywhere: coroutines run; quitting ends the guest loop."""
+    assert asyncio._get_running_loop() is None
+    adapter = QtEventLoop(qapp)
+    set_loop(adapter)
+    try:
+        assert adapter.owns_loop
+        asyncio_loop = adapter.loop
+        results: list[object] = []
+
+        async def job() -> int:
+            await asyncio.sleep(0)
+            return threading.get_ident()
+
+        def start() -> None:
+            adapter.run_in_loop(job).then(results.append, results.append)
+            adapter.next_cycle().add_done_callback(lambda _: adapter.from_thread(qapp.quit))
+
+        QtCore.QTimer.singleShot(0, start)
+        exec_(qapp)  # quitting ends the owned guest loop
+        assert results == [threading.get_ident()]
+        assert not adapter.owns_loop
+        assert asyncio_loop.is_closed()
+        assert asyncio._get_running_loop() is None
+    finally:
+        set_loop(NO_LOOP)
+
+
+def test_detach_ends_the_guest_mode_it_started(qapp: QtWidgets.QApplication) -> None:
+    adapter = QtEventLoop()
+    set_loop(adapter)
+    asyncio_loop = adapter.loop
+    assert asyncio._get_running_loop() is asyncio_loop
+    set_loop(NO_LOOP)
+    assert asyncio_loop.is_closed()
+    assert asyncio._get_running_loop() is None
+
+
+def test_attach_without_an_application_explains_what_to_do() -> None:
+    code = (
+        f"import {qtinter.bindings.__binding__}.QtCore\n"
+        "from vsengine.loops import set_loop, get_loop, NO_LOOP\n"
+        "from vsengine_qt import QtEventLoop\n"
+        "try:\n    set_loop(QtEventLoop())\nexcept RuntimeError as e:\n    print(e)\n"
+        "print(get_loop() is NO_LOOP)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "QtEventLoop needs a QApplication (or QCoreApplication)" in result.stdout, result.stderr
+    assert result.stdout.splitlines()[-1] == "True"
+
+
+def test_futures_are_unified_futures(qapp: QtWidgets.QApplication) -> None:
+    async def main() -> list[object]:
+        adapter = QtEventLoop()
+        chained = [
+            adapter.from_thread(lambda: 2).map(lambda x: x * 10),
+            adapter.to_thread(lambda: 3).then(lambda x: x + 1, None),
+            adapter.to_thread(lambda: {}["missing"]).catch(lambda exc: type(exc).__name__),
+            adapter.next_cycle().map(lambda _: "cycled"),
+        ]
+        return [await adapter.await_future(f) for f in chained]
+
+    assert run(main()) == [20, 4, "KeyError", "cycled"]
+
+
+def test_a_native_cancellation_in_from_thread_becomes_cancelled(qapp: QtWidgets.QApplication) -> None:
+    """Issue 13 item 8: loop-neutral code sees vsengine's Cancelled, not asyncio.CancelledError."""
+
+    def cancelled() -> None:
+        raise asyncio.CancelledError
+
+    async def main() -> list[object]:
+        adapter = QtEventLoop()
+        inline = adapter.from_thread(cancelled).exception(0)
+        handed_over = await asyncio.wrap_future(
+            in_thread(lambda: adapter.from_thread(cancelled).exception(TIMEOUT))
+        )
+        return [inline, handed_over]
+
+    assert [type(e) for e in run(main())] == [Cancelled, Cancelled]
+
+
+def test_workers_are_named_counted_and_waited_for_with_the_gui_alive(qapp: QtWidgets.QApplication) -> None:
+    async def main() -> tuple[list[str], int, int, bool, list[str], int]:
+        adapter = QtEventLoop()
+        release = threading.Event()
+        names: list[str] = []
+        owner = object()
+
+        def work() -> str:
+            names.append(threading.current_thread().name)
+            release.wait(TIMEOUT)
+            # Needs the GUI thread while the GUI thread waits for this worker: must not deadlock.
+            return adapter.from_thread(lambda: "from the GUI").result(TIMEOUT)
+
+        futures = [
+            adapter.to_thread_scoped(owner, "Decode", work),
+            adapter.to_thread_named("Index", work),
+        ]
+        while len(names) < 2:
+            await asyncio.sleep(0.001)
+        counts = (adapter.active_workers(), adapter.active_workers(owner=owner))
+        release.set()
+        drained = adapter.wait_for_workers(TIMEOUT)  # a nested Qt loop: from_thread calls still run
+        return names, *counts, drained, [f.result(0) for f in futures], adapter.active_workers()
+
+    names, active, owned, drained, results, after = run(main())
+    assert sorted(names) == ["Decode", "Index"]
+    assert (active, owned) == (2, 1)
+    assert drained
+    assert results == ["from the GUI", "from the GUI"]
+    assert after == 0
+
+
+def test_wait_for_workers_gives_up_after_its_timeout(qapp: QtWidgets.QApplication) -> None:
+    async def main() -> tuple[bool, bool]:
+        adapter = QtEventLoop()
+        release = threading.Event()
+        future = adapter.to_thread(release.wait, TIMEOUT)
+        gave_up = adapter.wait_for_workers(0.01)
+        release.set()
+        return gave_up, await adapter.await_future(future)
+
+    assert run(main()) == (False, True)
+
+
+def test_cancel_makes_next_cycle_fail_until_reset(qapp: QtWidgets.QApplication) -> None:
+    async def main() -> list[object]:
+        adapter = QtEventLoop()
+        adapter.cancel()
+        cancelled = adapter.next_cycle().exception(0)
+        state = adapter.is_cancelled
+        adapter.reset_cancel()
+        return [
+            type(cancelled),
+            state,
+            await adapter.await_future(adapter.next_cycle()),
+            adapter.is_cancelled,
+        ]
+
+    assert run(main()) == [Cancelled, True, None, False]
+
+
+def test_run_in_loop_blocking_never_deadlocks(qapp: QtWidgets.QApplication) -> None:
+    async def double(x: int) -> int:
+        await asyncio.sleep(0)
+        return 2 * x
+
+    async def main() -> list[object]:
+        adapter = QtEventLoop()
+        outcome: list[object] = [
+            adapter.run_in_loop(lambda: threading.get_ident(), block=True) == threading.get_ident(),
+            await asyncio.wrap_future(in_thread(lambda: adapter.run_in_loop(double, 4, block=True))),
+        ]
+        # Inside a task asyncio cannot run the coroutine: a clear error, not a hang.
+        with pytest.raises(RuntimeError, match="would deadlock"):
+            adapter.run_in_loop(double, 1, block=True)
+        # From a plain Qt slot (no asyncio callback runs) the nested wait keeps asyncio going.
+        done = asyncio.Event()
+        timer = QtCore.QTimer()
+        timer.setSingleShot(True)
+        timer.timeout.connect(
+            lambda: (outcome.append(adapter.run_in_loop(double, 21, block=True)), done.set())
+        )
+        timer.start(0)
+        await asyncio.wait_for(done.wait(), TIMEOUT)
+        return outcome
+
+    assert run(main()) == [True, 8, 42]
+
+
+def test_calls_for_a_deleted_loop_fail_instead_of_staying_pending(qapp: QtWidgets.QApplication) -> None:
+    adapter = QtEventLoop()
+    _sip_or_shiboken_delete(adapter)
+    error = in_thread(lambda: adapter.from_thread(lambda: "never")).result(TIMEOUT).exception(TIMEOUT)
+    assert isinstance(error, RuntimeError)
+    assert "the QtEventLoop was deleted: the call cannot reach its thread" in str(error)
+
+
+def _sip_or_shiboken_delete(obj: QtCore.QObject) -> None:
+    """Delete the C++ object now (what a parent's destruction does)."""
+    binding = qtinter.bindings.__binding__
+    if binding.startswith("PyQt"):
+        __import__(f"{binding}.sip", fromlist=["sip"]).delete(obj)
+    else:
+        __import__("shiboken6" if binding == "PySide6" else "shiboken2").delete(obj)

@@ -99,7 +99,7 @@ def setup(store: EnvironmentStore | None = None, *, flags_creation: int = 0) -> 
         policy = Policy(store if store is not None else ContextVarStore(), flags_creation)
         policy.register()
         stack.callback(policy.unregister)
-        qt_loop = QtEventLoop(loop)
+        qt_loop = QtEventLoop(loop=loop)
         previous = get_loop()
         set_loop(qt_loop)
         stack.callback(_restore_loop, previous, qt_loop)
