@@ -1,19 +1,21 @@
 """QtEventLoop: vsengine's event loop for a Qt application.
 
-Calls reach the loop's thread (the Qt thread) through a queued Qt signal, so they need Qt's event
-loop and nothing else; coroutines run on the asyncio loop qtinter runs inside Qt, which the
-QtEventLoop starts (guest mode) and owns when none runs yet. Blocking work runs on a pool of named
-worker threads that the loop tracks, so that an application can wait for them, with its GUI alive,
-before it detaches or exits.
+Calls reach the loop's thread (the Qt thread) through a queue and one queued Qt signal per burst, so
+they need Qt's event loop and nothing else; coroutines run on the asyncio loop qtinter runs inside
+Qt, which the QtEventLoop starts (guest mode) and owns when none runs yet. Blocking work runs on a
+pool of named worker threads that the loop tracks, so that an application can wait for them, with
+its GUI alive, before it detaches or exits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import functools
 import inspect
+import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -30,13 +32,68 @@ if TYPE_CHECKING:
 
 __all__ = ["QtEventLoop"]
 
-
-def _call_on_thread(future: Future[Any], func: Callable[[], Any]) -> Callable[[], None]:
-    return functools.partial(run_into, future, func, asyncio.CancelledError)
+_logger = logging.getLogger("vsengine_qt")
 
 
-def _run_posted(call: Callable[[], object]) -> None:
-    call()
+class _Calls:
+    """Calls on their way to the loop's thread, in order. Any thread appends; the first call of a burst
+    emits one queued Qt signal, and the loop's thread runs every call queued by then in that one Qt
+    dispatch (a signal per call measured far slower under floods: a Qt event and a slot call each).
+
+    Each entry is ``(future, call)``: the drain settles ``future`` with the outcome of ``call``
+    (``future`` is None for the loop's own posts); if the QtEventLoop is deleted, the futures of the
+    calls still queued fail instead of staying pending.
+    """
+
+    __slots__ = ("__weakref__", "dead", "pending", "queue", "wake")
+
+    def __init__(self, wake: Callable[[_Calls], None]) -> None:
+        self.queue: collections.deque[tuple[Future[Any] | None, Callable[[], object]]] = collections.deque()
+        self.pending = False  # a drain is scheduled and has not started yet
+        self.dead = False
+        self.wake = wake
+
+    def put(self, future: Future[Any] | None, call: Callable[[], object]) -> None:
+        """From any thread. RuntimeError if the QtEventLoop was deleted (``future`` has failed then)."""
+        if self.dead:
+            self._fail(future)
+            raise _deleted_error()
+        self.queue.append((future, call))
+        if not self.pending:
+            self.pending = True
+            try:
+                self.wake(self)
+            except RuntimeError:  # the QObject is gone
+                self.fail_all()
+                raise _deleted_error() from None
+
+    def fail_all(self, *_: object) -> None:
+        """The QtEventLoop is gone: fail whatever is still queued."""
+        self.dead = True
+        queue = self.queue
+        while queue:
+            self._fail(queue.popleft()[0])
+
+    @staticmethod
+    def _fail(future: Future[Any] | None) -> None:
+        if future is not None and not future.done():
+            with contextlib.suppress(Exception):  # settled concurrently
+                future.set_exception(_deleted_error())
+
+
+def _drain_calls(calls: _Calls) -> None:
+    """On the loop's thread: run the calls queued before this drain started (later ones woke it again)."""
+    calls.pending = False
+    queue = calls.queue
+    for _ in range(len(queue)):
+        future, call = queue.popleft()
+        if future is not None:
+            run_into(future, call, asyncio.CancelledError)  # settles the future, never raises
+            continue
+        try:
+            call()
+        except BaseException:  # nothing may escape into Qt (PyQt aborts)
+            _logger.exception("a call handed to the QtEventLoop raised")
 
 
 def _deleted_error() -> RuntimeError:
@@ -76,7 +133,8 @@ class QtEventLoop(QtCore.QObject, EventLoop):
         set_loop(QtEventLoop(app))
 
     - The loop's thread is the thread that creates it (the Qt main thread). :meth:`from_thread`
-      runs a call there through a queued Qt signal (inline when called on that thread);
+      runs a call there, in order, through a queue that one queued Qt signal per burst drains
+      (inline when called on that thread);
       :meth:`run_in_loop` also runs coroutine functions, as tasks of the asyncio loop.
     - The asyncio loop is ``loop``, else the one running on this thread, else one that
       :meth:`attach` starts: qtinter's guest mode, owned by this object and ended cleanly on
@@ -136,7 +194,9 @@ class QtEventLoop(QtCore.QObject, EventLoop):
         self._executor: ThreadPoolExecutor | None = None
         self._tasks: dict[Future[Any], _Task] = {}
         self.shutdown_timeout = shutdown_timeout
-        self._invoke.connect(_run_posted, QtCore.Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg,unused-ignore]
+        self._calls = _Calls(self._invoke.emit)
+        self._invoke.connect(_drain_calls, QtCore.Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg,unused-ignore]
+        self.destroyed.connect(self._calls.fail_all)
 
     # -- the asyncio loop ------------------------------------------------------------------------------
 
@@ -234,27 +294,22 @@ class QtEventLoop(QtCore.QObject, EventLoop):
     # -- calls on the loop's thread --------------------------------------------------------------------
 
     def _post(self, call: Callable[[], object]) -> None:
-        try:
-            self._invoke.emit(call)
-        except RuntimeError as exc:  # the QObject is gone
-            raise _deleted_error() from exc
+        self._calls.put(None, call)
 
     def from_thread[**P, R](
         self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs
     ) -> UnifiedFuture[R]:
-        """Run ``func`` on the loop's thread: at once when called there, else through a queued signal.
+        """Run ``func`` on the loop's thread: at once when called there, else queued (in order) for it.
 
         Its exception, and asyncio's cancellation as :class:`~vsengine.loops.Cancelled`, settle the future.
         """
         future: UnifiedFuture[R] = UnifiedFuture()
         call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
-        if self._on_loop_thread():
+        if threading.get_ident() == self._thread_id:
             run_into(future, call, asyncio.CancelledError)
             return future
-        try:
-            self._invoke.emit(_call_on_thread(future, call))
-        except RuntimeError:  # the QObject was deleted
-            future.set_exception(_deleted_error())
+        with contextlib.suppress(RuntimeError):  # the QtEventLoop was deleted: the future has failed
+            self._calls.put(future, call)
         return future
 
     def run_in_loop(self, func: Callable[..., Any], /, *args: Any, block: bool = False, **kwargs: Any) -> Any:
