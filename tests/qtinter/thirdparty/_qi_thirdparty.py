@@ -91,6 +91,18 @@ class _Recorder:
             items[:] = keep
 
     @pytest.hookimpl
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:  # a module that cannot be imported: its tests never show up otherwise
+            _write(
+                {
+                    "event": "end",
+                    "id": report.nodeid,
+                    "outcome": "error",
+                    "detail": report.longreprtext[-3000:],
+                }
+            )
+
+    @pytest.hookimpl
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         self.current = {"id": nodeid, "outcome": None, "detail": ""}
         census.reset()

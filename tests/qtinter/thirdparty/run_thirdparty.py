@@ -36,6 +36,7 @@ import tarfile
 import time
 from collections import Counter
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,6 @@ class Suite:
     sources: tuple[str, ...]
     #: pytest arguments, run in the extracted sdist's root.
     args: tuple[str, ...]
-    why: str
 
 
 def _localhost_has_ipv6() -> bool:
@@ -81,7 +81,6 @@ SUITES = {
             # The asyncio backend (plain and eager task factory); trio and uvloop are not asyncio's
             # loop. Network tests need the Internet.
             ("tests", "-m", "not network", "-k", "not trio and not uvloop" + _ANYIO_NOT_IPV6),
-            "anyio's asyncio backend runs each test in asyncio.Runner(loop_factory=None)",
         ),
         Suite(
             "aiohttp",
@@ -90,7 +89,6 @@ SUITES = {
             # Its pytest.ini adds xdist, coverage and doctests of the source tree: replaced by the
             # same marker selection without them.
             ("tests", "-o", "addopts=", "-m", "not dev_mode and not autobahn and not internal"),
-            "aiohttp's loop fixture makes its loops with asyncio.new_event_loop",
         ),
         Suite(
             "uvloop",
@@ -98,7 +96,6 @@ SUITES = {
             ("uvloop",),
             # Only the AIOTestCase classes: the same tests as uvloop's own, on asyncio's loop.
             ("tests", "-o", "addopts=--tb=native --import-mode=importlib", "-k", "AIO"),
-            "uvloop's AIOTestCase makes its loop with asyncio.new_event_loop",
         ),
     )
 }
@@ -106,6 +103,12 @@ SUITES = {
 
 def fetch(suite: Suite, sdists: Path, work: Path) -> Path:
     """The suite's sdist, downloaded once into ``sdists`` and extracted afresh into ``work``."""
+    installed = metadata.version(suite.name)
+    if installed != suite.version:
+        raise SystemExit(
+            f"{suite.name} {installed} is installed, but its tests are {suite.version}'s: install "
+            f"tests/qtinter/thirdparty/requirements.txt (the versions there and in SUITES must agree)"
+        )
     name = f"{suite.name}-{suite.version}"
     archive = sdists / f"{name}.tar.gz"
     if not archive.exists():
@@ -230,7 +233,7 @@ def recheck(
     suite: Suite, kind: str, ids: list[str], root: Path, out_dir: Path, test_timeout: float, extra: list[str]
 ) -> dict[str, str]:
     """The outcome of each of ``ids`` run again, alone (in one process), on ``kind``."""
-    args = Suite(suite.name, suite.version, (), (*_without_selection(suite.args), *ids), suite.why)
+    args = Suite(suite.name, suite.version, (), (*_without_selection(suite.args), *ids))
     run = run_kind(args, kind, root, out_dir / "recheck", test_timeout, extra)
     return {i: run["tests"].get(i, {}).get("outcome", "missing") for i in ids}
 
