@@ -234,7 +234,7 @@ def recheck(
 ) -> dict[str, str]:
     """The outcome of each of ``ids`` run again, alone (in one process), on ``kind``."""
     args = Suite(suite.name, suite.version, (), (*_without_selection(suite.args), *ids))
-    run = run_kind(args, kind, root, out_dir / "recheck", test_timeout, extra)
+    run = run_kind(args, kind, root, out_dir, test_timeout, extra)
     return {i: run["tests"].get(i, {}).get("outcome", "missing") for i in ids}
 
 
@@ -381,7 +381,8 @@ def main() -> int:
         for kind, found in first.items():
             if found and not args.no_recheck:
                 ids = sorted(found)
-                again = {k: recheck(suite, k, ids, root, out_dir / k, args.test_timeout, args.pytest_args)
+                where = out_dir / f"recheck-{kind}"
+                again = {k: recheck(suite, k, ids, root, where, args.test_timeout, args.pytest_args)
                          for k in ("stock", kind)}  # fmt: skip
                 for test_id, verdict in verdicts(found, again, kind).items():
                     found[test_id]["verdict"] = verdict
