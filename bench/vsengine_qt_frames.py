@@ -4,7 +4,8 @@
    completion requests the next frame); nothing reaches Qt.
 2. ``vsengine-qt``: ``vsengine_qt.FrameStream`` inside a real application (``vsengine_qt.setup()``,
    qtinter guest mode, ``app.exec()``): every frame is delivered to the Qt main thread, in order,
-   through the coalesced drain.
+   through the coalesced drain; ``async-for``: the same through ``async for`` over
+   ``vsengine_qt.frames()`` in a task of the guest loop.
 3. ``signal-per-frame``: what previewers do today: each completion emits a Qt signal (a queued
    connection to the main thread) carrying the frame; the slot counts it and requests the next.
 
@@ -48,6 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--scale", type=float, default=1.0, help="multiply the frame counts (e.g. 0.1 for a smoke run)"
+    )
+    parser.add_argument(
+        "--clips", nargs="+", choices=list(FRAMES), default=list(FRAMES), help="which clips to measure"
     )
     parser.add_argument("--json", help="also write the results here")
     return parser.parse_args(argv)
@@ -130,6 +134,24 @@ def main(argv: list[str] | None = None) -> int:
         assert received[0] == count, received
         return count / seconds
 
+    def vsengine_qt_frames(node: vs.VideoNode, count: int, prefetch: int) -> float:
+        """``async for`` over ``vsengine_qt.frames()`` in a task of qtinter's guest loop."""
+        received = [0]
+
+        def start(finish: Callable[[], None]) -> None:
+            async def consume() -> None:
+                async with vsengine_qt.frames(node, 0, count, prefetch=prefetch) as iterator:
+                    async for _ in iterator:
+                        received[0] += 1
+                finish()
+
+            tasks.append(session.asyncio_loop.create_task(consume()))
+
+        tasks: list[Any] = []
+        seconds = with_app_exec(start)
+        assert received[0] == count, received
+        return count / seconds
+
     class SignalAdapter(QtCore.QObject):
         """The one-signal-per-callback adapter previewers use today (see the vsengine loops spec)."""
 
@@ -169,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     methods: dict[str, Callable[[vs.VideoNode, int, int], float]] = {
         "vs-threads": vs_threads,
         "vsengine-qt": vsengine_qt_stream,
+        "async-for": vsengine_qt_frames,
         "signal-per-frame": signal_per_frame,
     }
     results: dict[str, dict[str, list[float]]] = {}
@@ -177,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     with vsengine_qt.setup() as session, session.policy.new_environment() as env:
         threads = env.core.num_threads
         for clip_name, keep in (("real", False), ("keep", True)):
+            if clip_name not in args.clips:
+                continue
             count = max(100, int(FRAMES[clip_name] * args.scale))
 
             def fresh_clip(keep: bool = keep, count: int = count) -> vs.VideoNode:
@@ -204,8 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         f"prefetch {args.prefetch}, {args.rounds} rounds (median frames/s)"
     )
     print()
-    print("| clip | VapourSynth threads | vsengine-qt | ratio | signal per frame | ratio |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| clip | VapourSynth threads | FrameStream | ratio | frames() async for | ratio "
+        "| signal per frame | ratio |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     summary: dict[str, Any] = {"binding": args.binding, "prefetch": args.prefetch, "threads": threads}
     for clip_name, by_method in results.items():
         medians = {name: statistics.median(values) for name, values in by_method.items()}
@@ -213,21 +241,22 @@ def main(argv: list[str] | None = None) -> int:
         label = "1080p YUV420P8, real frames" if clip_name == "real" else "1080p YUV420P8, keep=True"
         print(
             f"| {label} | {ceiling:,.0f} | {medians['vsengine-qt']:,.0f} | "
-            f"{medians['vsengine-qt'] / ceiling:.2f}x | {medians['signal-per-frame']:,.0f} | "
+            f"{medians['vsengine-qt'] / ceiling:.2f}x | {medians['async-for']:,.0f} | "
+            f"{medians['async-for'] / ceiling:.2f}x | {medians['signal-per-frame']:,.0f} | "
             f"{medians['signal-per-frame'] / ceiling:.2f}x |"
         )
         summary[clip_name] = {"medians": medians, "rounds": by_method, "cpu_us_per_frame": cpu[clip_name]}
     print()
     print("CPU time of the whole process per frame (µs, median; lower is better):")
     print()
-    print("| clip | VapourSynth threads | vsengine-qt | signal per frame |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| clip | VapourSynth threads | FrameStream | frames() async for | signal per frame |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for clip_name, by_method in cpu.items():
         medians = {name: statistics.median(values) for name, values in by_method.items()}
         label = "1080p YUV420P8, real frames" if clip_name == "real" else "1080p YUV420P8, keep=True"
         print(
             f"| {label} | {medians['vs-threads']:.1f} | {medians['vsengine-qt']:.1f} | "
-            f"{medians['signal-per-frame']:.1f} |"
+            f"{medians['async-for']:.1f} | {medians['signal-per-frame']:.1f} |"
         )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
