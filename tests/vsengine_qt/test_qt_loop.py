@@ -475,3 +475,27 @@ def _sip_or_shiboken_delete(obj: QtCore.QObject) -> None:
         __import__(f"{binding}.sip", fromlist=["sip"]).delete(obj)
     else:
         __import__("shiboken6" if binding == "PySide6" else "shiboken2").delete(obj)
+
+
+def test_quitting_from_a_coroutine_ends_the_owned_guest_loop_after_that_step(
+    qapp: QtWidgets.QApplication,
+) -> None:
+    """aboutToQuit fires inside the task's step, where the loop cannot be closed: it ends right after."""
+    adapter = QtEventLoop(qapp)
+    set_loop(adapter)
+    try:
+        asyncio_loop = adapter.loop
+
+        async def main() -> str:
+            await asyncio.sleep(0)
+            qapp.quit()  # inside an asyncio task step
+            return "returned"
+
+        future = adapter.run_in_loop(main)
+        exec_(qapp)
+        assert future.result(TIMEOUT) == "returned"
+        assert not adapter.owns_loop
+        assert asyncio_loop.is_closed()
+        assert asyncio._get_running_loop() is None
+    finally:
+        set_loop(NO_LOOP)
