@@ -102,7 +102,7 @@ def test_disposing_the_environment_withdraws_what_vapoursynth_has_not_started(
         assert isinstance(error, RuntimeError)
         assert str(error) == (
             f"vsengine.video.{function.__name__}(): frame {n} was withdrawn before VapourSynth started "
-            f"rendering it: its environment ({env.logger.name}) has been disposed"
+            f"rendering it: its environment ({repr(env).split()[1]}) has been disposed"
         )
     recorder.release.set()
     settle(futures)

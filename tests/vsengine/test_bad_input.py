@@ -175,8 +175,58 @@ CASES: list[tuple[str, Callable[[Policy, ManagedEnvironment, dict[str, Any]], ob
     (
         "core-load-code-disposed-env",
         lambda p, e, c: vpy.load_code("x = 1", _disposed(p)).result(),
-        RuntimeError,
-        "has been disposed",
+        vpy.ExecutionError,
+        "RuntimeError: <ManagedEnvironment #",
+    ),
+    (
+        "core-load-code-module-type",
+        lambda p, e, c: vpy.load_code("x = 1", e, module=42),  # type: ignore[call-overload]
+        TypeError,
+        "vsengine.vpy.load_code(): module must be a module name (str) or a types.ModuleType, got int",
+    ),
+    (
+        "core-policy-store-class",
+        lambda p, e, c: Policy(GlobalStore),  # type: ignore[arg-type]
+        TypeError,
+        "store must be an EnvironmentStore instance, got the class GlobalStore; "
+        "create one: Policy(GlobalStore())",
+    ),
+    (
+        "core-policy-flags-type",
+        lambda p, e, c: Policy(flags_creation="x"),  # type: ignore[arg-type]
+        TypeError,
+        "Policy(flags_creation=...): flags_creation must be an int made of vapoursynth.CoreCreationFlags",
+    ),
+    (
+        "core-new-env-flags-type",
+        lambda p, e, c: p.new_environment(flags_creation="x"),  # type: ignore[arg-type]
+        TypeError,
+        "new_environment(flags_creation=...): flags_creation must be an int",
+    ),
+    (
+        "core-policy-logger-type",
+        lambda p, e, c: Policy(logger=3),  # type: ignore[arg-type]
+        TypeError,
+        "Policy(logger=...): logger must be True (log to the 'vapoursynth' logger), False (no logging) "
+        "or a function",
+    ),
+    (
+        "core-planes-str",
+        lambda p, e, c: video.planes(c["video"], 0, e, planes="0"),
+        TypeError,
+        "planes must be an iterable of plane indices such as [0] or (0, 1, 2), got str '0'",
+    ),
+    (
+        "core-planes-int",
+        lambda p, e, c: video.planes(c["video"], 0, e, planes=5),  # type: ignore[arg-type]
+        TypeError,
+        "planes must be an iterable of plane indices such as [0] or (0, 1, 2), got int 5",
+    ),
+    (
+        "core-planes-float",
+        lambda p, e, c: video.planes(c["video"], 0, e, planes=[0.5]),  # type: ignore[list-item]
+        TypeError,
+        "plane indices must be ints, got float 0.5",
     ),
     ("core-set-loop-type", lambda p, e, c: set_loop("loop"), TypeError, "needs an event loop"),  # type: ignore[arg-type]
     (
@@ -270,14 +320,58 @@ def test_prefetch_of_the_wrong_type_or_value(
 
 def test_load_code_of_the_wrong_type(env: ManagedEnvironment) -> None:
     """core-load-code-type"""
-    with pytest.raises(TypeError, match="code"):
-        vpy.load_code(42, env)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="script must be source code"):
+        vpy.load_code(42, env)  # type: ignore[call-overload]
 
 
-def test_policy_with_no_store() -> None:
+def test_policy_with_a_store_of_the_wrong_type() -> None:
     """core-policy-store-type"""
-    with pytest.raises(TypeError, match="EnvironmentStore"):
-        Policy(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"store must be a vsengine\.policy\.EnvironmentStore"):
+        Policy(42)  # type: ignore[arg-type]
+
+
+def test_register_after_the_standalone_policy_says_where_it_came_from() -> None:
+    """core-policy-register-standalone (in a child: the standalone policy stays for good)."""
+    result = _child(
+        """
+        from vsengine.policy import Policy
+        from vsengine.vpy import load_code
+
+        script = load_code("x = 1")
+        script.result()
+        try:
+            Policy().register()
+        except RuntimeError as error:
+            print(error)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "There is already a policy registered. VapourSynth's standalone policy is active since "
+        "vsengine.vpy.load_code() was called with no policy registered (<string>, line 5); "
+        "it can never be unregistered. Register your Policy before anything uses VapourSynth"
+    ), result.stdout
+
+
+def test_register_after_vapoursynth_core_was_used() -> None:
+    """core-policy-register-after-core"""
+    result = _child(
+        """
+        import vapoursynth as vs
+        from vsengine.policy import Policy
+
+        vs.core.std.BlankClip()
+        try:
+            Policy().register()
+        except RuntimeError as error:
+            print(error)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "VapourSynth's standalone policy is active since something used vapoursynth.core (or asked "
+        "VapourSynth for the current environment) while no policy was registered" in result.stdout
+    ), result.stdout
 
 
 def test_every_case_is_in_the_reliability_table() -> None:

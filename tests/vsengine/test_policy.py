@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 import threading
 import warnings
 from typing import TYPE_CHECKING
@@ -336,33 +338,71 @@ def test_unregister_destroys_the_environments_left_alive() -> None:
 # -- logging and creation flags ---------------------------------------------------------------------
 
 
-def test_log_messages_go_to_the_environments_logger(policy: Policy, caplog: pytest.LogCaptureFixture) -> None:
-    with policy.new_environment() as first, policy.new_environment() as second:
-        assert first.logger.name != second.logger.name
-        assert first.logger.name.startswith("vsengine.env.")
-        with caplog.at_level(logging.DEBUG, logger="vsengine.env"):
-            with first.use():
-                vs.core.log_message(vs.MESSAGE_TYPE_WARNING, "from the first")
-            with second.use():
-                vs.core.log_message(vs.MESSAGE_TYPE_INFORMATION, "from the second")
-                vs.core.log_message(vs.MESSAGE_TYPE_CRITICAL, "critical in the second")
-    records = {(r.name, r.levelno, r.getMessage()) for r in caplog.records}
-    assert (first.logger.name, logging.WARNING, "from the first") in records
-    assert (second.logger.name, logging.INFO, "from the second") in records
-    assert (second.logger.name, logging.ERROR, "critical in the second") in records
-    assert not any(name == first.logger.name and "second" in msg for name, _, msg in records)
+def test_log_messages_go_to_the_vapoursynth_logger_when_asked(caplog: pytest.LogCaptureFixture) -> None:
+    with (
+        Policy(GlobalStore(), logger=True) as policy,
+        policy.new_environment() as env,
+        env.use(),
+        caplog.at_level(logging.DEBUG, logger="vapoursynth"),
+    ):
+        vs.core.log_message(vs.MESSAGE_TYPE_WARNING, "a warning 100%")
+        line = sys._getframe().f_lineno - 1
+        vs.core.log_message(vs.MESSAGE_TYPE_INFORMATION, "some information")
+        vs.core.log_message(vs.MESSAGE_TYPE_CRITICAL, "critical")
+    records = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+    assert records == [
+        ("vapoursynth", logging.WARNING, "a warning 100%"),
+        ("vapoursynth", logging.INFO, "some information"),
+        ("vapoursynth", logging.ERROR, "critical"),
+    ]
+    # The record names the code that logged, not vsengine.
+    assert (caplog.records[0].filename, caplog.records[0].lineno) == (os.path.basename(__file__), line)
+
+
+def test_log_messages_are_not_routed_by_default(policy: Policy, caplog: pytest.LogCaptureFixture) -> None:
+    with policy.new_environment() as env, env.use(), caplog.at_level(logging.DEBUG):
+        vs.core.log_message(vs.MESSAGE_TYPE_WARNING, "nobody asked for this")
+    assert not [r for r in caplog.records if "nobody asked" in r.getMessage()]
+
+
+def test_log_handler_per_environment(caplog: pytest.LogCaptureFixture) -> None:
+    received: list[tuple[int, str]] = []
+    with Policy(GlobalStore(), logger=lambda kind, message: received.append((kind, message))) as policy:
+        with policy.new_environment() as inherited, inherited.use():
+            vs.core.log_message(vs.MESSAGE_TYPE_WARNING, "to the policy's handler")
+        with policy.new_environment(logger=False) as silent, silent.use():
+            vs.core.log_message(vs.MESSAGE_TYPE_WARNING, "to nobody")
+        with policy.new_environment(logger=True) as logged, logged.use(), caplog.at_level(logging.INFO):
+            vs.core.log_message(vs.MESSAGE_TYPE_INFORMATION, "to logging")
+    assert received == [(int(vs.MESSAGE_TYPE_WARNING), "to the policy's handler")]
+    assert [(r.name, r.getMessage()) for r in caplog.records if r.name == "vapoursynth"] == [
+        ("vapoursynth", "to logging")
+    ]
+
+
+def test_environments_leave_no_logger_behind() -> None:
+    """Issue 13 item 9: each environment used to create a logging.Logger that lived forever."""
+    loggers = logging.Logger.manager.loggerDict
+    with Policy(GlobalStore(), logger=True) as policy:
+        with policy.new_environment():  # the first one may create the "vapoursynth" logger
+            pass
+        before = set(loggers)
+        for _ in range(50):
+            with policy.new_environment() as env, env.use():
+                vs.core.log_message(vs.MESSAGE_TYPE_DEBUG, "hello")
+    assert set(loggers) == before
 
 
 def test_creation_flags_per_environment() -> None:
     with Policy(GlobalStore(), flags_creation=vs.ENABLE_GRAPH_INSPECTION) as policy:
         with policy.new_environment() as inherited:
             assert inherited.core.flags & vs.ENABLE_GRAPH_INSPECTION
-        with policy.new_environment(flags=0) as overridden:
+        with policy.new_environment(flags_creation=0) as overridden:
             assert not overridden.core.flags & vs.ENABLE_GRAPH_INSPECTION
 
 
 def test_creation_flags_override_a_plain_policy(policy: Policy) -> None:
-    with policy.new_environment(flags=vs.ENABLE_GRAPH_INSPECTION) as env:
+    with policy.new_environment(vs.ENABLE_GRAPH_INSPECTION) as env:  # positional, as in vsjetengine
         assert env.core.flags & vs.ENABLE_GRAPH_INSPECTION
     with policy.new_environment() as env:
         assert not env.core.flags & vs.ENABLE_GRAPH_INSPECTION

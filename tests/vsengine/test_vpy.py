@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import gc
 import os
@@ -17,7 +18,16 @@ import vapoursynth as vs
 from _helpers import ADAPTERS, run_under
 
 from vsengine.policy import ContextVarStore, ManagedEnvironment, Policy
-from vsengine.vpy import ExecutionError, ExecutionFailed, Script, load_code, load_script
+from vsengine.vpy import (
+    ExecutionError,
+    ExecutionFailed,
+    Script,
+    WrapAllErrors,
+    chdir_runner,
+    inline_runner,
+    load_code,
+    load_script,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -363,4 +373,160 @@ def test_a_running_script_cannot_be_disposed(env: ManagedEnvironment) -> None:
         release.set()
     future.result(timeout=20)
     script.dispose()
+    assert script.disposed
+
+
+# -- vsjetengine 2.0 and 1.x names ----------------------------------------------------------------------
+
+
+def test_script_is_subscriptable(env: ManagedEnvironment) -> None:
+    # Clients annotate with Script[ManagedEnvironment] and evaluate it at run time.
+    assert Script[ManagedEnvironment].__origin__ is Script  # type: ignore[attr-defined]
+    assert Script[vs.Environment].__args__ == (vs.Environment,)  # type: ignore[attr-defined]
+    assert isinstance(load_code("x = 1", env), Script)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_run_async(env: ManagedEnvironment, adapter: str) -> None:
+    async def body() -> tuple[Any, str]:
+        good = load_code("import threading\nthread = threading.get_ident()", env, inline=False)
+        await good.run_async()
+        bad = load_code("raise ValueError('async boom')", env)
+        try:
+            await bad.run_async()
+        except ExecutionError as error:
+            return await good.get_variable("thread"), str(error)
+        return None, "no error"
+
+    thread, message = run_under(adapter, body)
+    assert thread != threading.get_ident()
+    assert message == "script <vapoursynth code>, line 1: ValueError: async boom"
+
+
+def test_extract_traceback_formats_any_exception(env: ManagedEnvironment) -> None:
+    def failing() -> None:
+        raise LookupError("not here")
+
+    try:
+        failing()
+    except LookupError as caught:
+        text = ExecutionError.extract_traceback(caught)
+    assert text.startswith("Traceback (most recent call last):\n")
+    assert "in failing\n" in text
+    assert text.endswith("LookupError: not here\n")
+    script = load_code("def inner():\n    raise KeyError('k')\ninner()\n", env, filename="<mine>")
+    error = script.run().exception()
+    assert isinstance(error, ExecutionError)
+    assert ExecutionError.extract_traceback(error.parent_error) == error.script_traceback
+    assert 'File "<mine>", line 2, in inner' in error.script_traceback
+
+
+def test_load_code_accepts_an_ast_module_and_buffers(env: ManagedEnvironment) -> None:
+    tree = ast.parse("x = 'ast'")
+    source = bytearray(b"x = 'bytearray'")
+    loaded = [load_code(tree, env), load_code(memoryview(b"x = 'memoryview'"), env), load_code(source, env)]
+    source[:] = b"x = 'changed later'"  # a buffer is read when the script is loaded
+    values = []
+    for script in loaded:
+        script.result()
+        values.append(script.get_variable("x").result())
+    assert values == ["ast", "memoryview", "bytearray"]
+
+
+def test_get_variable_without_a_default_fails_like_vsjetengine(env: ManagedEnvironment) -> None:
+    script = load_code("present = None", env)
+    script.result()
+    assert script.get_variable("present").result() is None
+    assert script.get_variable("absent", "fallback").result() == "fallback"
+    with pytest.raises(AttributeError, match="<vapoursynth code> has no global variable 'absent'") as caught:
+        script.get_variable("absent").result()
+    assert caught.value.name == "absent"
+
+
+def test_get_variable_of_a_running_script_waits_for_it(env: ManagedEnvironment) -> None:
+    release = threading.Event()
+    script = load_code("release.wait(20)\nlate = 'set at the end'", env, inline=False)
+    script.module.__dict__["release"] = release
+    script.run()
+    late = script.get_variable("late")
+    assert not late.done()
+    release.set()
+    assert late.result(timeout=20) == "set at the end"
+
+
+def test_wrap_all_errors_and_the_1x_runners(tmp_path: Path) -> None:
+    with pytest.raises(ExecutionError) as caught, WrapAllErrors():
+        raise KeyboardInterrupt
+    assert isinstance(caught.value.parent_error, KeyboardInterrupt)
+    inner = ExecutionError(ValueError("inner"))
+    with pytest.raises(ExecutionError) as passed, WrapAllErrors():
+        raise inner
+    assert passed.value is inner
+
+    assert inline_runner(lambda: 7).result() == 7
+    failed = inline_runner(lambda: 1 / 0)
+    assert isinstance(failed.exception(), ZeroDivisionError)
+
+    before = os.getcwd()
+    in_tmp = chdir_runner(tmp_path, inline_runner)
+    assert in_tmp(os.getcwd).result() == str(tmp_path)
+    assert in_tmp(os.path.join, "a", "b").result() == os.path.join("a", "b")
+    assert os.getcwd() == before
+
+
+# -- a failure before the script body settles the script (issue 13 item 6) -------------------------------
+
+
+class CustomBaseException(BaseException):
+    pass
+
+
+def _disposed_environment(policy: Policy) -> ManagedEnvironment:
+    gone = policy.new_environment()
+    gone.dispose()
+    return gone
+
+
+FAILURES_BEFORE_THE_BODY = {
+    "disposed environment": (
+        lambda policy, env, tmp: load_code("x = 1", _disposed_environment(policy)),
+        "disposed",
+    ),
+    "missing chdir": (
+        lambda policy, env, tmp: load_code("x = 1", env, chdir=tmp / "gone"),
+        "FileNotFoundError",
+    ),
+    "KeyboardInterrupt": (
+        lambda policy, env, tmp: load_code("raise KeyboardInterrupt", env),
+        "KeyboardInterrupt",
+    ),
+    "another BaseException": (
+        lambda policy, env, tmp: load_code("raise Custom('mine')", env, module=_with_custom()),
+        "CustomBaseException: mine",
+    ),
+}
+
+
+def _with_custom() -> types.ModuleType:
+    module = types.ModuleType("__custom__")
+    module.Custom = CustomBaseException  # type: ignore[attr-defined]
+    return module
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "thread"])
+@pytest.mark.parametrize("case", list(FAILURES_BEFORE_THE_BODY))
+def test_a_script_that_cannot_run_settles_its_future(
+    policy: Policy, env: ManagedEnvironment, tmp_path: Path, case: str, inline: bool
+) -> None:
+    make, phrase = FAILURES_BEFORE_THE_BODY[case]
+    script = make(policy, env, tmp_path)
+    script.inline = inline
+    future = script.run()
+    error = future.exception(timeout=20)
+    assert isinstance(error, ExecutionError)
+    assert phrase in str(error)
+    assert script.run() is future  # the same outcome again, at once
+    with pytest.raises(ExecutionError):
+        script.result()
+    script.dispose()  # not "still running"
     assert script.disposed

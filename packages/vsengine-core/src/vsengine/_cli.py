@@ -220,7 +220,7 @@ async def _render(
 
 def _run_render(args: argparse.Namespace) -> int:
     policy = Policy(ContextVarStore())
-    script: Script | None = None
+    script: Script[ManagedEnvironment] | None = None
     env: ManagedEnvironment | None = None
     with policy:
         try:

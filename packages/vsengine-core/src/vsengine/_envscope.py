@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 
 import vapoursynth as vs
 
-from vsengine.policy import ManagedEnvironment
+from vsengine.policy import ManagedEnvironment, current_environment
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-__all__ = ["EnvironmentTypes", "capture_environment", "use_environment"]
+__all__ = ["EnvironmentTypes", "capture_environment", "environment_data", "use_environment"]
 
 #: What the frame helpers and script loaders accept as ``env=``.
 type EnvironmentTypes = vs.Environment | ManagedEnvironment
@@ -33,8 +33,8 @@ def capture_environment(function_name: str, env: EnvironmentTypes | None) -> Env
             raise RuntimeError(f"{function_name}: the environment passed as env= is already disposed")
         return env
     try:
-        current = vs.get_current_environment()
-    except Exception:  # VapourSynth raises a plain RuntimeError here.
+        current = current_environment(function_name)
+    except RuntimeError:  # VapourSynth's answer when no environment is current
         current = None
     if current is None:
         raise RuntimeError(
@@ -55,3 +55,10 @@ def use_environment(env: EnvironmentTypes) -> AbstractContextManager[None]:
     if isinstance(env, ManagedEnvironment):
         return env.inline_section()
     return env.use()
+
+
+def environment_data(env: EnvironmentTypes) -> vs.EnvironmentData | None:
+    """VapourSynth's ``EnvironmentData`` of `env` (None once it is disposed or gone)."""
+    if isinstance(env, ManagedEnvironment):
+        return env._data
+    return env.env()

@@ -11,6 +11,12 @@ environment is only destroyed once nothing refers to its core any more:
 The check runs at once when the environment is disposed; if the core is still in use, a daemon
 thread re-checks with a growing interval (up to half a second) until it can release it.
 ``Policy.unregister()`` releases whatever is left for that policy.
+
+VapourSynth itself holds a finished frame until just after the completion callback has returned,
+which is after the code waiting for the frame has been woken. So right after frame requests of an
+environment finished, the core may still look in use for a moment: `FrameActivity` records when
+the vsengine frame helpers last requested or received a frame, and ``Policy.unregister()`` gives
+such an environment up to `SETTLE` seconds from then before it releases it by force.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from dataclasses import dataclass
+import time
+import weakref
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import vapoursynth as vs
@@ -28,12 +36,41 @@ if TYPE_CHECKING:
 
     from vsengine.policy import _ManagedPolicy
 
-__all__ = ["PendingRelease", "ReleaseQueue", "release_queue"]
+__all__ = ["SETTLE", "FrameActivity", "PendingRelease", "ReleaseQueue", "activity_of", "release_queue"]
 
 _logger = logging.getLogger("vsengine.policy")
 
 _FIRST_DELAY = 0.01
 _MAX_DELAY = 0.5
+
+#: Seconds after the last frame request of an environment during which ``Policy.unregister()``
+#: waits for VapourSynth to let go of the environment's frames before releasing it anyway.
+SETTLE = 0.5
+
+
+class FrameActivity:
+    """When (``time.monotonic()``) a frame of one environment was last requested or delivered."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last = -SETTLE
+
+    def touch(self) -> None:
+        self.last = time.monotonic()
+
+
+_activities: weakref.WeakKeyDictionary[vs.EnvironmentData, FrameActivity] = weakref.WeakKeyDictionary()
+_activities_lock = threading.Lock()
+
+
+def activity_of(data: vs.EnvironmentData) -> FrameActivity:
+    """The `FrameActivity` of the environment `data` (made on first use, gone with the environment)."""
+    activity = _activities.get(data)
+    if activity is None:
+        with _activities_lock:
+            activity = _activities.setdefault(data, FrameActivity())
+    return activity
 
 
 @dataclass(eq=False)
@@ -43,9 +80,12 @@ class PendingRelease:
     data: vs.EnvironmentData
     api: vs.EnvironmentPolicyAPI
     managed: _ManagedPolicy
-    log_handle: vs.LogHandle | None
     baseline: int | None
     name: str
+    activity: FrameActivity = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.activity = activity_of(self.data)
 
     def in_use(self) -> str | None:
         """Describe what still uses the core, or return None when it can be released."""
@@ -61,11 +101,7 @@ class PendingRelease:
 
     def release(self) -> None:
         """Destroy the environment now."""
-        with self.managed.inline(self.data):
-            if self.log_handle is not None:
-                vs.core.core.remove_log_handler(self.log_handle)
-                self.log_handle = None
-            self.api.destroy_environment(self.data)
+        self.api.destroy_environment(self.data)
         _logger.debug("Released the core of %s.", self.name)
 
 
@@ -109,23 +145,36 @@ class ReleaseQueue:
         """Release every pending environment of ``managed`` now, even if still in use.
 
         ``also``: environments of ``managed`` that were never disposed (their policy is going away).
+        An environment whose frames were requested less than `SETTLE` seconds ago gets until then
+        to be let go of by VapourSynth.
         """
         with self._lock:
             mine = [entry for entry in self._pending if entry.managed is managed]
-            mine.extend(also)
             self._pending = [entry for entry in self._pending if entry.managed is not managed]
-            for entry in mine:
-                reason = self._safe_in_use(entry)
-                if reason is not None:
-                    # Frames in use are what a user notices; stale node references are common.
-                    level = logging.WARNING if reason.endswith("frames") else logging.DEBUG
-                    _logger.log(
-                        level,
-                        "Releasing %s while %s still in use: they are invalid from now on.",
-                        entry.name,
-                        reason,
-                    )
-                self._safe_release(entry)
+        mine.extend(also)
+        for entry in mine:
+            reason = self._settled_in_use(entry)
+            if reason is not None:
+                # Frames in use are what a user notices; stale node references are common.
+                level = logging.WARNING if reason.endswith("frames") else logging.DEBUG
+                _logger.log(
+                    level,
+                    "Releasing %s while %s still in use: they are invalid from now on.",
+                    entry.name,
+                    reason,
+                )
+            self._safe_release(entry)
+
+    def _settled_in_use(self, entry: PendingRelease) -> str | None:
+        """`in_use`, once VapourSynth has finished with recently delivered frames (see `SETTLE`)."""
+        delay = 0.0005
+        while (reason := self._safe_in_use(entry)) is not None:
+            remaining = entry.activity.last + SETTLE - time.monotonic()
+            if remaining <= 0:
+                return reason
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.02)
+        return None
 
     def _try_release(self, entry: PendingRelease) -> bool:
         if entry.managed._api is None:

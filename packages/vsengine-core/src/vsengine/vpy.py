@@ -4,11 +4,14 @@
 `Script.run` / `Script.result`, await the script or enter it as a context manager. While a script
 runs it sees ``__file__``, finds its own module in ``sys.modules`` and has its directory first on
 ``sys.path``, like a program started with ``python script.py``; all three are restored
-afterwards. Errors raised by the script reach you as `ExecutionError`.
+afterwards. Everything that goes wrong while a script runs (its own exceptions, a syntax error,
+a disposed environment, a missing ``chdir`` directory) reaches you as `ExecutionError`, through the
+script's future.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import errno
 import os
@@ -16,25 +19,39 @@ import sys
 import threading
 import traceback
 import types
-from typing import TYPE_CHECKING, Any, Self
+from collections.abc import Buffer
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Concatenate, Self, overload
 
 import vapoursynth as vs
 
 from vsengine.futures import UnifiedFuture
 from vsengine.loops import get_loop
-from vsengine.policy import ManagedEnvironment, Policy
+from vsengine.policy import ManagedEnvironment, Policy, current_environment
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
-    from concurrent.futures import Future
 
-__all__ = ["DEFAULT_MODULE", "ExecutionError", "ExecutionFailed", "Script", "load_code", "load_script"]
+__all__ = [
+    "DEFAULT_MODULE",
+    "ExecutionError",
+    "ExecutionFailed",
+    "Script",
+    "WrapAllErrors",
+    "chdir_runner",
+    "inline_runner",
+    "load_code",
+    "load_script",
+]
 
 #: The module name scripts run under unless told otherwise (the name vspipe uses too).
 DEFAULT_MODULE = "__vapoursynth__"
 
 #: What `load_script` and `load_code` accept as ``environment``.
-type ScriptEnvironment = Policy | ManagedEnvironment | vs.Environment | Script | None
+type ScriptEnvironment = Policy | ManagedEnvironment | vs.Environment | Script[Any] | None
+
+#: A runner (1.x): calls a function now or later and returns a future of its result.
+type Runner[R] = Callable[[Callable[[], R]], Future[R]]
 
 
 class ExecutionError(Exception):
@@ -70,6 +87,14 @@ class ExecutionError(Exception):
         super().__init__(f"{where}: {summary}")
         self.__cause__ = parent_error
 
+    @staticmethod
+    def extract_traceback(error: BaseException) -> str:
+        """The formatted traceback of `error` (any exception), as ``traceback`` prints it.
+
+        Frames of vsengine that started a script are left out.
+        """
+        return _format_script_traceback(error)
+
     def _drop_frames(self) -> None:
         """Forgets the traceback frames of the script's exception (and of the exceptions chained
         to it). Their local variables would keep the script's clips, and so its core, alive.
@@ -92,6 +117,49 @@ class ExecutionError(Exception):
 ExecutionFailed = ExecutionError
 
 
+class WrapAllErrors(contextlib.AbstractContextManager[None]):
+    """A context manager that turns any exception raised in its block into an `ExecutionError`.
+
+    An `ExecutionError` passes unchanged.
+    """
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is not None and not isinstance(exc, ExecutionError):
+            raise ExecutionError(exc) from exc
+
+
+def inline_runner[R](func: Callable[[], R]) -> Future[R]:
+    """Runs `func` now and returns a done future of its result or exception (1.x runner)."""
+    future: Future[R] = Future()
+    try:
+        result = func()
+    except BaseException as exc:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+    return future
+
+
+def chdir_runner[**P, R](
+    dir: str | os.PathLike[str],  # the 1.x name
+    parent: Runner[R],
+) -> Callable[Concatenate[Callable[P, R], P], Future[R]]:
+    """Wraps the runner `parent`: functions run through it with `dir` as working directory (1.x).
+
+    The previous working directory is restored after each function. The working directory belongs
+    to the whole process: do not run two such functions at once.
+    """
+
+    def runner(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        def in_directory() -> R:
+            with contextlib.chdir(dir):
+                return func(*args, **kwargs)
+
+        return parent(in_directory)
+
+    return runner
+
+
 def _format_script_traceback(error: BaseException) -> str:
     """The traceback of `error` without vsengine's own frames (where the script was started)."""
     if isinstance(error, SyntaxError):
@@ -112,19 +180,26 @@ def _error_line(error: BaseException, script: str | None) -> int | None:
     return line
 
 
-class Script:
+#: `get_variable` without a default.
+_NO_DEFAULT: Any = object()
+
+
+class Script[EnvT: (vs.Environment, ManagedEnvironment)]:
     """A script loaded by `load_script` or `load_code`, bound to an environment and a module.
 
-    Run it with `run` (a future), `result` (blocking) or ``await script``; ``with script:``
-    runs it and disposes it at the end of the block. It runs at most once; running it again
-    returns the same outcome.
+    Run it with `run` (a future), `result` (blocking), `run_async` or ``await script``;
+    ``with script:`` runs it and disposes it at the end of the block. It runs at most once; running
+    it again returns the same outcome. ``Script[ManagedEnvironment]`` is a script whose
+    `environment` is a `ManagedEnvironment` (``Script[vapoursynth.Environment]``: a plain one).
     """
+
+    environment: EnvT
 
     def __init__(
         self,
         code: Callable[[], types.CodeType],
         module: types.ModuleType,
-        environment: ManagedEnvironment | vs.Environment,
+        environment: EnvT,
         inline: bool,
         *,
         name: str,
@@ -156,7 +231,9 @@ class Script:
 
         With ``inline=True`` the script runs right here and the future is already done; otherwise
         it runs in a worker thread of the current event loop (`vsengine.loops.to_thread`).
-        The future fails with `ExecutionError` if the script raised.
+        The future fails with `ExecutionError` if anything stops the script: an exception it
+        raised (``KeyboardInterrupt`` and ``SystemExit`` included), a syntax error, or its
+        environment or ``chdir`` directory being gone.
         """
         with self._lock:
             if self._disposed:
@@ -166,14 +243,23 @@ class Script:
             self._future = future = UnifiedFuture[None]()
         if self.inline:
             self._settle(future)
-        else:
+            return future
+        try:
             started = get_loop().to_thread(self._settle, future)
+        except BaseException as exc:
+            # The loop refused to start the worker: the script never ran.
+            future.set_exception(exc)
+        else:
             started.add_done_callback(lambda f: _forward_crash(f, future))
         return future
 
     def result(self) -> None:
         """Runs the script (once) and waits for it. Raises `ExecutionError` if it failed."""
         self.run().result()
+
+    async def run_async(self) -> None:
+        """Runs the script (once) and waits for it without blocking the event loop."""
+        await self.run()
 
     def __await__(self) -> Generator[Any, None, None]:
         return self.run().__await__()
@@ -188,12 +274,11 @@ class Script:
             raw.set_exception(error)
 
     def _execute(self) -> ExecutionError | None:
-        with self._environment_scope(), self._script_context():
-            try:
-                code = self._code()
-                exec(code, self.module.__dict__)
-            except (Exception, SystemExit) as exc:
-                return ExecutionError(exc, self.name, filename=self.path or self.name)
+        try:
+            with self._environment_scope(), self._script_context():
+                exec(self._code(), self.module.__dict__)
+        except BaseException as exc:
+            return ExecutionError(exc, self.name, filename=self.path or self.name)
         return None
 
     @contextlib.contextmanager
@@ -231,9 +316,33 @@ class Script:
 
     # -- results ----------------------------------------------------------------------------------
 
-    def get_variable(self, name: str, default: Any = None) -> UnifiedFuture[Any]:
-        """A (completed) future of the script's global `name`, or `default` if it has none."""
-        return UnifiedFuture.resolve(getattr(self.module, name, default))
+    @overload
+    def get_variable(self, name: str) -> UnifiedFuture[Any]: ...
+    @overload
+    def get_variable[D](self, name: str, default: D) -> UnifiedFuture[Any | D]: ...
+    def get_variable(self, name: str, default: Any = _NO_DEFAULT) -> UnifiedFuture[Any]:
+        """A future of the script's global `name`, once the script has run (if it is running).
+
+        Without `default` the future fails with ``AttributeError`` if the script has no such
+        global; with it, it gives `default`. If the script fails, so does the future.
+        """
+
+        def lookup(_: object = None) -> Any:
+            try:
+                return getattr(self.module, name)
+            except AttributeError:
+                if default is not _NO_DEFAULT:
+                    return default
+                raise AttributeError(f"{self.name} has no global variable {name!r}", name=name) from None
+
+        with self._lock:
+            running = self._future if self._future is not None and not self._future.done() else None
+        if running is not None:
+            return running.map(lookup)
+        try:
+            return UnifiedFuture.resolve(lookup())
+        except AttributeError as exc:
+            return UnifiedFuture.reject(exc)
 
     # -- lifetime ---------------------------------------------------------------------------------
 
@@ -301,6 +410,24 @@ def _remove_identical(items: list[str], entry: str) -> None:
 # -- loading ---------------------------------------------------------------------------------------
 
 
+@overload
+def load_script(
+    script: str | os.PathLike[str],
+    environment: Policy | ManagedEnvironment | Script[ManagedEnvironment],
+    *,
+    module: str | types.ModuleType = ...,
+    inline: bool = ...,
+    chdir: str | os.PathLike[str] | None = ...,
+) -> Script[ManagedEnvironment]: ...
+@overload
+def load_script(
+    script: str | os.PathLike[str],
+    environment: vs.Environment | Script[vs.Environment] | None = ...,
+    *,
+    module: str | types.ModuleType = ...,
+    inline: bool = ...,
+    chdir: str | os.PathLike[str] | None = ...,
+) -> Script[vs.Environment]: ...
 def load_script(
     script: str | os.PathLike[str],
     environment: ScriptEnvironment = None,
@@ -308,19 +435,21 @@ def load_script(
     module: str | types.ModuleType = DEFAULT_MODULE,
     inline: bool = True,
     chdir: str | os.PathLike[str] | None = None,
-) -> Script:
+) -> Script[Any]:
     """Loads the VapourSynth script at `script`; it runs when the returned `Script` is run.
 
     Args:
         environment: where the script runs: a `Policy` (a new environment is created; the
             script owns it), a `ManagedEnvironment`, a ``vapoursynth.Environment``, another
-            `Script` (its environment and module are reused) or None (the current environment).
+            `Script` (its environment and module are reused) or None (the current environment;
+            with no policy registered that is VapourSynth's standalone environment).
         module: the module (or module name) whose globals the script runs in.
         inline: run in the calling thread (True) or in a worker thread of the event loop.
         chdir: working directory while the script runs (default: unchanged).
 
     Raises:
         FileNotFoundError: there is no file at `script`.
+        TypeError: `environment` or `module` is of the wrong type.
     """
     path = os.path.abspath(os.fspath(script))
     if not os.path.exists(path):
@@ -333,48 +462,87 @@ def load_script(
             source = f.read()
         return compile(source, path, "exec", dont_inherit=True)
 
-    return _load(read, environment, module, inline, chdir, name=os.fspath(script), path=path)
+    return _load(
+        "vsengine.vpy.load_script()",
+        read,
+        environment,
+        module,
+        inline,
+        chdir,
+        name=os.fspath(script),
+        path=path,
+    )
 
 
+#: What `load_code` runs: source code (text, bytes or any buffer), a parsed module or a code object.
+type ScriptCode = str | Buffer | ast.Module | types.CodeType
+
+
+@overload
 def load_code(
-    code: str | bytes | types.CodeType,
+    script: ScriptCode,
+    environment: Policy | ManagedEnvironment | Script[ManagedEnvironment],
+    *,
+    module: str | types.ModuleType = ...,
+    inline: bool = ...,
+    chdir: str | os.PathLike[str] | None = ...,
+    filename: str = ...,
+) -> Script[ManagedEnvironment]: ...
+@overload
+def load_code(
+    script: ScriptCode,
+    environment: vs.Environment | Script[vs.Environment] | None = ...,
+    *,
+    module: str | types.ModuleType = ...,
+    inline: bool = ...,
+    chdir: str | os.PathLike[str] | None = ...,
+    filename: str = ...,
+) -> Script[vs.Environment]: ...
+def load_code(
+    script: ScriptCode,
     environment: ScriptEnvironment = None,
     *,
     module: str | types.ModuleType = DEFAULT_MODULE,
     inline: bool = True,
     chdir: str | os.PathLike[str] | None = None,
     filename: str = "<vapoursynth code>",
-) -> Script:
-    """Like `load_script`, for source code (or a code object) instead of a file.
+) -> Script[Any]:
+    """Like `load_script`, for code instead of a file.
 
-    `filename` names the code in tracebacks and error messages.
+    `script` is source code (``str``, ``bytes`` or any other buffer such as a ``memoryview``; a
+    buffer is copied at once), an ``ast.Module`` or a code object. `filename` names the code in
+    tracebacks and error messages (a code object keeps its own).
 
     Raises:
-        TypeError: `code` is not a str, bytes or code object.
+        TypeError: `script`, `environment` or `module` is of the wrong type.
     """
-    if not isinstance(code, str | bytes | types.CodeType):
-        raise TypeError(
-            f"vsengine.vpy.load_code(): code must be source code (str or bytes) or a code object, "
-            f"got {type(code).__name__}"
-        )
-    if isinstance(code, types.CodeType):
-        compiled = code
-
-        def get() -> types.CodeType:
-            return compiled
-
-        name = code.co_filename
+    compiled: types.CodeType | None = None
+    source: str | bytes | ast.Module
+    if isinstance(script, types.CodeType):
+        compiled = script
+        filename = script.co_filename
+    elif isinstance(script, str | bytes | ast.Module):
+        source = script
+    elif isinstance(script, Buffer):
+        source = bytes(script)
     else:
-        source = code
+        raise TypeError(
+            "vsengine.vpy.load_code(): script must be source code (str, bytes or another buffer), an "
+            f"ast.Module or a code object, got {type(script).__name__}"
+        )
 
-        def get() -> types.CodeType:
-            return compile(source, filename, "exec", dont_inherit=True)
+    def get() -> types.CodeType:
+        if compiled is not None:
+            return compiled
+        return compile(source, filename, "exec", dont_inherit=True)
 
-        name = filename
-    return _load(get, environment, module, inline, chdir, name=name, path=None)
+    return _load(
+        "vsengine.vpy.load_code()", get, environment, module, inline, chdir, name=filename, path=None
+    )
 
 
 def _load(
+    function: str,
     code: Callable[[], types.CodeType],
     environment: ScriptEnvironment,
     module: str | types.ModuleType,
@@ -383,16 +551,21 @@ def _load(
     *,
     name: str,
     path: str | None,
-) -> Script:
+) -> Script[Any]:
+    if not isinstance(module, str | types.ModuleType):
+        raise TypeError(
+            f"{function}: module must be a module name (str) or a types.ModuleType, "
+            f"got {type(module).__name__}"
+        )
     owns_module = isinstance(module, str)
     env: ManagedEnvironment | vs.Environment
     if environment is None:
-        current = vs.get_current_environment()
-        if current is None:
+        try:
+            env = current_environment(function)
+        except RuntimeError as exc:
             raise RuntimeError(
-                "no VapourSynth environment is current: pass one (or a Policy) as environment="
-            )
-        env = current
+                f"{function}: no VapourSynth environment is current; pass one (or a Policy) as environment"
+            ) from exc
     elif isinstance(environment, Script):
         if environment.disposed:
             raise RuntimeError(f"cannot reuse {environment!r}: it has been disposed")
@@ -405,8 +578,8 @@ def _load(
         env = environment
     else:
         raise TypeError(
-            "environment must be a Policy, ManagedEnvironment, vapoursynth.Environment, Script or None, "
-            f"not {type(environment).__name__}"
+            f"{function}: environment must be a Policy, ManagedEnvironment, vapoursynth.Environment, "
+            f"Script or None, not {type(environment).__name__}"
         )
     if isinstance(module, str):
         module = types.ModuleType(module)

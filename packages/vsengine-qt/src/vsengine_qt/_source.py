@@ -38,7 +38,7 @@ class Source:
         environment: ManagedEnvironment,
         outputs: Mapping[int, vs.VideoNode | vs.AudioNode],
         output: int,
-        script: Script | None,
+        script: Script[ManagedEnvironment] | None,
         files: tuple[str, ...] = (),
     ) -> None:
         self.name = name
@@ -122,7 +122,7 @@ class Source:
         return f"<Source {self.name}{' (disposed)' if self.disposed else ''}>"
 
 
-def _dispose_script(script: Script | None) -> None:
+def _dispose_script(script: Script[ManagedEnvironment] | None) -> None:
     if script is None:
         return
     try:
@@ -131,7 +131,7 @@ def _dispose_script(script: Script | None) -> None:
         script.module.__dict__.clear()
 
 
-def _dispose_all(script: Script | None, environment: ManagedEnvironment) -> None:
+def _dispose_all(script: Script[ManagedEnvironment] | None, environment: ManagedEnvironment) -> None:
     try:
         _dispose_script(script)
     finally:
@@ -185,7 +185,7 @@ async def load_source(
     for an error in the script, ``LookupError`` for a missing output, ``TypeError`` for an audio output.
     """
     environment = policy.new_environment()
-    loaded: Script | None = None
+    loaded: Script[ManagedEnvironment] | None = None
     handed_off = False
     files: tuple[str, ...] = ()
     try:
