@@ -1,7 +1,9 @@
 """Shutting an application down while frames are being rendered: by closing its window, by
-quitting the app, or by cancelling the task that awaits the frames. The process must exit within
-2 s of the shutdown, without a crash, and no future may be left pending (each one resolved, with a
-frame or an error, or cancelled).
+quitting the app, or by cancelling the task that awaits the frames. The process must exit without a
+crash and without rendering the frames nobody waits for any more (the shutdown does not wait for
+them), and no future may be left pending (each one resolved, with a frame or an error, or
+cancelled). How long the exit takes is not asserted (it depends on the machine's load); a process
+that hangs is killed after `HANG_GUARD` seconds and fails the test.
 
 Two ways to have 1,000 frames requested: ``vsengine.video.frame`` called 1,000 times (VapourSynth
 gets a few per thread, the rest wait in vsengine's admission queue, where disposing the environment
@@ -16,14 +18,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 from stress_support import BINDING, PRELUDE
 
 REQUESTS = 1000
-#: Seconds from the shutdown to the end of the process.
-EXIT_WITHIN = 2.0
+#: Seconds after the shutdown after which the process counts as hung.
+HANG_GUARD = 60
 
 PROGRAM = """
 import vapoursynth as vs
@@ -35,6 +36,12 @@ app = QtWidgets.QApplication([])
 window = QtWidgets.QWidget()
 futures = []
 delivered = []
+rendered = []  # one item per frame VapourSynth rendered (list.append is atomic)
+
+
+def count_rendered(n, f):
+    rendered.append(n)
+    return f
 
 
 def shutdown(task):
@@ -71,13 +78,15 @@ with vsengine_qt.setup() as session:
     env = session.policy.new_environment()
     with env.use():
         blank = vs.core.std.BlankClip(width=1920, height=1080, format=vs.YUV420P8, length=REQUESTS)
-        clip = blank.std.BoxBlur(hradius=8, vradius=8, hpasses=2, vpasses=2)
+        blurred = blank.std.BoxBlur(hradius=8, vradius=8, hpasses=2, vpasses=2)
+        clip = blurred.std.ModifyFrame(blurred, count_rendered)
     window.show()
     QtCore.QTimer.singleShot(0, lambda: session.asyncio_loop.create_task(main(clip)))
     exec_qt(app)
     print("in flight", sum(1 for f in futures if not f.done()), flush=True)
-    del clip, blank
+    del clip, blurred, blank
     env.dispose()
+print("rendered", len(rendered))
 print("delivered in order", delivered == list(range(len(delivered))))
 print("requests", len(futures))
 print("pending", sum(1 for f in futures if not f.done()))
@@ -112,18 +121,19 @@ def test_shutdown_with_frames_in_flight(how: str, api: str) -> None:
             if line.startswith("shutdown"):
                 break
         assert lines[-2:] == ["requested", "shutdown"], lines
-        started = time.monotonic()
         try:
-            out, err = proc.communicate(timeout=EXIT_WITHIN + 3)  # a hang costs 5 s, not the suite
+            out, err = proc.communicate(timeout=HANG_GUARD)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"the process was still running {EXIT_WITHIN + 3} s after the shutdown")
-        took = time.monotonic() - started
+            pytest.fail(f"the process was still running {HANG_GUARD} s after the shutdown: it hangs")
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, err[-3000:]
-    assert took < EXIT_WITHIN, f"the process took {took:.2f} s to exit after the shutdown"
     result = out.splitlines()
     assert "delivered in order True" in result, out
     assert "pending 0" in result, out
+    # The shutdown did not wait for the frames nobody wanted any more: of 1,000 requested, only the
+    # few VapourSynth had started (a bounded window) were rendered.
+    rendered = int(next(line for line in result if line.startswith("rendered ")).split()[1])
+    assert rendered < REQUESTS // 2, out

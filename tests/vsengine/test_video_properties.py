@@ -1,5 +1,6 @@
 """Property-based tests of ``vsengine.video.frames`` and ``render``: frame n comes out as the n-th
-item, for any prefetch and backlog, whether the caller takes every frame or stops early.
+item (render numbers it n + 1, after the Y4M header numbered 0), for any prefetch and backlog,
+whether the caller takes every frame or stops early.
 
 Every frame of the clip carries its own number as its pixel value (a splice of one-frame GRAY8
 clips), so an item that comes out in the wrong place cannot go unnoticed.
@@ -109,9 +110,9 @@ def test_render_numbers_match_the_frames(
     kwargs = {} if backlog is None else {"backlog": backlog}
     chunks = list(render(first(env, clip, length), env, prefetch=prefetch, y4m=y4m, **kwargs))
     if y4m:
-        assert chunks[0][0] == -1
+        assert chunks[0][0] == 0
         chunks = chunks[1:]
-    assert [n for n, _ in chunks] == list(range(length))
+    assert [n for n, _ in chunks] == list(range(1, length + 1))
     skip = 6 if y4m else 0  # b"FRAME\n"
     assert [data[skip] for _, data in chunks] == list(range(length))  # frame n's pixels hold n
 
@@ -134,4 +135,4 @@ def test_async_render_numbers_match_the_frames(
         finally:
             set_loop(NO_LOOP)
 
-    assert asyncio.run(main()) == [(n, n) for n in range(length)]
+    assert asyncio.run(main()) == [(n + 1, n) for n in range(length)]

@@ -15,8 +15,8 @@ thread re-checks with a growing interval (up to half a second) until it can rele
 VapourSynth itself holds a finished frame until just after the completion callback has returned,
 which is after the code waiting for the frame has been woken. So right after frame requests of an
 environment finished, the core may still look in use for a moment: `FrameActivity` records when
-the vsengine frame helpers last requested or received a frame, and ``Policy.unregister()`` gives
-such an environment up to `SETTLE` seconds from then before it releases it by force.
+the vsengine frame helpers last received a frame, and ``Policy.unregister()`` gives such an
+environment up to `SETTLE` seconds from then before it releases it by force.
 """
 
 from __future__ import annotations
@@ -43,21 +43,21 @@ _logger = logging.getLogger("vsengine.policy")
 _FIRST_DELAY = 0.01
 _MAX_DELAY = 0.5
 
-#: Seconds after the last frame request of an environment during which ``Policy.unregister()``
+#: Seconds after the last frame delivered in an environment during which ``Policy.unregister()``
 #: waits for VapourSynth to let go of the environment's frames before releasing it anyway.
 SETTLE = 0.5
 
 
 class FrameActivity:
-    """When (``time.monotonic()``) a frame of one environment was last requested or delivered."""
+    """When (``time.monotonic()``) VapourSynth last delivered a frame of one environment.
+
+    The frame helpers of `vsengine.video` set `last` for every frame they receive.
+    """
 
     __slots__ = ("last",)
 
     def __init__(self) -> None:
         self.last = -SETTLE
-
-    def touch(self) -> None:
-        self.last = time.monotonic()
 
 
 _activities: weakref.WeakKeyDictionary[vs.EnvironmentData, FrameActivity] = weakref.WeakKeyDictionary()
@@ -145,8 +145,8 @@ class ReleaseQueue:
         """Release every pending environment of ``managed`` now, even if still in use.
 
         ``also``: environments of ``managed`` that were never disposed (their policy is going away).
-        An environment whose frames were requested less than `SETTLE` seconds ago gets until then
-        to be let go of by VapourSynth.
+        An environment that got frames less than `SETTLE` seconds ago gets until then to be let go
+        of by VapourSynth.
         """
         with self._lock:
             mine = [entry for entry in self._pending if entry.managed is managed]

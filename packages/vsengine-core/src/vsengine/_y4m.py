@@ -1,4 +1,10 @@
-"""YUV4MPEG2 stream headers for VapourSynth clips."""
+"""YUV4MPEG2 stream headers for VapourSynth clips, byte for byte as ``vspipe -c y4m`` writes them.
+
+``YUV4MPEG2 C<colorspace> W<width> H<height> F<num>:<den> Ip A0:0 XLENGTH=<frames>``: the colour tag
+first; ``mono`` or one of ``420 422 444 410 411 440`` for the chroma subsampling, followed by the bit
+depth above 8 bits (``Cmono10``, ``C420p10``; vsjetengine 2.0 writes ``Cmonop10`` for 10-bit grey,
+which FFmpeg does not read as 10-bit).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +20,9 @@ _CHROMA = {(1, 1): "420", (1, 0): "422", (0, 0): "444", (2, 2): "410", (2, 0): "
 
 
 def y4m_colorspace(node: vs.VideoNode) -> str:
-    """Returns the colorspace part of the header (``C420p10 XYSCSS=420P10``) or raises ValueError.
+    """Returns the colorspace tag of the header (``C420p10``, ``Cmono16``) or raises ValueError.
 
-    Y4M carries planar integer YUV and GRAY with a constant format and size, 8 to 16 bits.
+    Y4M carries planar integer YUV and GRAY (8 to 32 bits) with a constant format and size.
     """
     fmt = node.format
     if fmt is None or fmt.color_family == vs.UNDEFINED or fmt.id == 0:
@@ -45,16 +51,13 @@ def y4m_colorspace(node: vs.VideoNode) -> str:
             f"cannot write Y4M: Y4M has no tag for the chroma subsampling of {fmt.name} "
             f"({fmt.subsampling_w}, {fmt.subsampling_h})"
         )
-    if bits == 8:
-        return f"C{chroma}"
-    # Like vspipe and FFmpeg: the high-bit-depth tag plus the XYSCSS extension older readers know.
-    return f"C{chroma}p{bits} XYSCSS={chroma}P{bits}"
+    return f"C{chroma}" if bits == 8 else f"C{chroma}p{bits}"
 
 
 def y4m_header(node: vs.VideoNode) -> bytes:
     """Returns the YUV4MPEG2 stream header of `node`, newline included, or raises ValueError."""
     colorspace = y4m_colorspace(node)
     return (
-        f"YUV4MPEG2 W{node.width} H{node.height} F{node.fps_num}:{node.fps_den} Ip A0:0 "
-        f"{colorspace} XLENGTH={node.num_frames}\n"
+        f"YUV4MPEG2 {colorspace} W{node.width} H{node.height} F{node.fps_num}:{node.fps_den} Ip A0:0 "
+        f"XLENGTH={node.num_frames}\n"
     ).encode("ascii")

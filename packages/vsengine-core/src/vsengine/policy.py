@@ -222,8 +222,10 @@ class _ManagedPolicy(vs.EnvironmentPolicy):
             previous = stack[-1]
             stack[-1] = environment
             return previous
-        previous = _deref(self._store.get_current_environment())
+        # Called twice for every frame callback VapourSynth runs: kept free of extra calls.
+        stored = self._store.get_current_environment()
         self._store.set_current_environment(None if environment is None else weakref.ref(environment))
+        previous = None if stored is None else stored()
         if previous is not None and not self.is_alive(previous):
             return None
         return previous

@@ -10,20 +10,22 @@ through the event loop set with `vsengine.loops.set_loop`, so coroutines resume 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from concurrent.futures import Future, InvalidStateError
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import vapoursynth as vs
 
 from vsengine._admission import admit
-from vsengine._envscope import EnvironmentTypes, capture_environment, use_environment
+from vsengine._envscope import EnvironmentTypes, capture_environment, environment_data, use_environment
 from vsengine._readahead import read_ahead
+from vsengine._release import FrameActivity, activity_of
 from vsengine._y4m import FRAME_HEADER, y4m_header
 from vsengine.futures import UnifiedFuture, UnifiedIterator
-from vsengine.policy import ManagedEnvironment
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable
+    from collections.abc import Callable, Generator
 
 __all__ = ["frame", "frames", "planes", "render"]
 
@@ -45,7 +47,7 @@ def frame(
     _check_frameno(node, frameno)
     environment = capture_environment("vsengine.video.frame", env)
     fut: UnifiedFuture[vs.VideoFrame] = UnifiedFuture()
-    _admit(_FrameRequest("frame", node, frameno, environment, None, fut))
+    _admit(_FrameRequest("frame", node, frameno, environment, None, fut, _activity(environment)))
     return fut
 
 
@@ -60,10 +62,14 @@ def planes(
 
     `planes` selects which planes (by index) and in which order; all of them by default. The
     frame is closed once the bytes are copied out.
+
+    Raises:
+        TypeError: `planes` is not an iterable of ints (a str, a single int, a float in it).
+        IndexError: `planes` names a plane the clip's format does not have.
     """
     _check_node("planes", node)
     _check_frameno(node, frameno)
-    selected = None if planes is None else tuple(planes)
+    selected = None if planes is None else _plane_indices(planes)
     if selected is not None and node.format is not None and node.format.num_planes:
         _check_planes(selected, node.format.num_planes)
     environment = capture_environment("vsengine.video.planes", env)
@@ -74,7 +80,7 @@ def planes(
         return tuple(_plane_bytes(f, p) for p in indices)
 
     fut: UnifiedFuture[tuple[bytes, ...]] = UnifiedFuture()
-    _admit(_FrameRequest("planes", node, frameno, environment, extract, fut))
+    _admit(_FrameRequest("planes", node, frameno, environment, extract, fut, _activity(environment)))
     return fut
 
 
@@ -82,35 +88,36 @@ def frames(
     node: vs.VideoNode,
     env: EnvironmentTypes | None = None,
     *,
-    prefetch: int = 0,
+    prefetch: int | None = None,
     backlog: int | None = None,
-    close: bool = False,
+    close: bool = True,
 ) -> UnifiedIterator[vs.VideoFrame]:
     """Iterates over every frame of `node`, in order, requesting frames ahead of the consumer.
 
     Args:
-        prefetch: how many frame requests may run at once; 0 means the number of threads of
-            the core.
+        prefetch: how many frame requests may run at once; None or 0 means the number of threads
+            of the core.
         backlog: how many frames may be requested or finished ahead of the consumer; None means
             three times `prefetch`, anything below `prefetch` means `prefetch`.
         close: close each frame when the consumer moves on to the next one (and every frame the
-            consumer never took when iteration stops early). Use it when frames are only looked
-            at inside the loop body: it releases frame memory at once.
+            consumer never took when iteration stops early), so frame memory is released at once.
+            Pass False to keep frames after the loop body (then close them yourself).
 
     Works with ``for`` (blocking) and ``async for`` (through the current event loop).
 
     Raises:
-        TypeError: `node` is not a video node, `prefetch` is not an int or `backlog` is neither
-            an int nor None.
+        TypeError: `node` is not a video node, `prefetch` is neither an int nor None or `backlog`
+            is neither an int nor None.
         ValueError: `prefetch` is negative.
     """
     _check_node("frames", node)
     _check_read_ahead("frames", prefetch, backlog)
     environment = capture_environment("vsengine.video.frames", env)
     window, limit = _window(environment, prefetch, backlog)
+    activity = _activity(environment)
     futures: Generator[Future[vs.VideoFrame]] = read_ahead(
         node.num_frames,
-        lambda n: _request(node, n, environment, None, Future()),
+        lambda n: _request(node, n, environment, None, Future(), activity),
         prefetch=window,
         backlog=limit,
         discard=_close_frame,
@@ -123,23 +130,24 @@ def render(
     node: vs.VideoNode,
     env: EnvironmentTypes | None = None,
     *,
-    prefetch: int = 0,
-    backlog: int | None = -1,
+    prefetch: int | None = None,
+    backlog: int | None = 0,
     y4m: bool = False,
 ) -> UnifiedIterator[tuple[int, bytes]]:
-    """Renders `node` to raw bytes, in order: one ``(frame_number, data)`` pair per frame.
+    """Renders `node` to raw bytes, in order: one ``(number, data)`` pair per frame.
 
-    `frame_number` is the index of the frame in `node` (0-based) and `data` its planes, tightly
-    packed one after the other. With ``y4m=True`` the output is a YUV4MPEG2 stream: the stream
-    header comes first as ``(-1, header)`` and every frame's data starts with ``FRAME\\n``.
-    Writing the data of every pair in order to a file gives a valid ``.y4m`` (or raw) file.
+    `number` counts from 1: frame ``n`` of `node` comes as ``(n + 1, data)``, where `data` is its
+    planes, tightly packed one after the other. With ``y4m=True`` the output is a YUV4MPEG2
+    stream, byte for byte what ``vspipe -c y4m`` writes: the stream header comes first as
+    ``(0, header)`` and every frame's data starts with ``FRAME\\n``. Writing the data of every
+    pair in order to a file gives a valid ``.y4m`` (or raw) file.
 
     `prefetch` and `backlog` bound the read-ahead as in `frames`; the default backlog keeps it
     at `prefetch`. Frame data is copied out on VapourSynth's threads and frames are closed at
     once.
 
     Raises:
-        TypeError: `prefetch` is not an int or `backlog` is neither an int nor None.
+        TypeError: `prefetch` or `backlog` is neither an int nor None.
         ValueError: `prefetch` is negative.
         ValueError: ``y4m=True`` and the clip cannot be written as Y4M: float samples, RGB,
             variable format or variable size.
@@ -150,15 +158,18 @@ def render(
     environment = capture_environment("vsengine.video.render", env)
     window, limit = _window(environment, prefetch, backlog)
 
+    activity = _activity(environment)
     # A constant format is looked up once, not for every frame (0: ask each frame).
     num_planes = node.format.num_planes if node.format is not None and node.format.id != 0 else 0
 
     def request(n: int) -> Future[tuple[int, bytes]]:
-        return _request(node, n, environment, lambda f: (n, _frame_bytes(f, y4m, num_planes)), Future())
+        return _request(
+            node, n, environment, lambda f: (n + 1, _frame_bytes(f, y4m, num_planes)), Future(), activity
+        )
 
     def chunks() -> Generator[Future[tuple[int, bytes]]]:
         if header is not None:
-            yield UnifiedFuture.resolve((-1, header))
+            yield UnifiedFuture.resolve((0, header))
         yield from read_ahead(
             node.num_frames, request, prefetch=window, backlog=limit, slot_factory=UnifiedFuture
         )
@@ -190,6 +201,22 @@ def _check_frameno(node: vs.VideoNode, frameno: int) -> None:
         )
 
 
+def _plane_indices(planes: object) -> tuple[int, ...]:
+    """`planes` as a tuple of plane indices, or a TypeError that says what was wrong with it."""
+    if isinstance(planes, str | bytes) or not isinstance(planes, Iterable):
+        raise TypeError(
+            f"vsengine.video.planes(): planes must be an iterable of plane indices such as [0] or "
+            f"(0, 1, 2), got {type(planes).__name__} {planes!r}"
+        )
+    selected = tuple(planes)
+    for p in selected:
+        if isinstance(p, bool) or not isinstance(p, int):
+            raise TypeError(
+                f"vsengine.video.planes(): plane indices must be ints, got {type(p).__name__} {p!r}"
+            )
+    return selected
+
+
 def _check_planes(selected: Iterable[int], num_planes: int) -> None:
     for p in selected:
         if not 0 <= p < num_planes:
@@ -198,14 +225,14 @@ def _check_planes(selected: Iterable[int], num_planes: int) -> None:
 
 def _check_read_ahead(function: str, prefetch: object, backlog: object) -> None:
     """Rejects a `prefetch` or `backlog` of the wrong type or value before anything is requested."""
-    if isinstance(prefetch, bool) or not isinstance(prefetch, int):
+    if prefetch is not None and (isinstance(prefetch, bool) or not isinstance(prefetch, int)):
         raise TypeError(
-            f"vsengine.video.{function}(): prefetch must be an int, got {type(prefetch).__name__}"
+            f"vsengine.video.{function}(): prefetch must be an int or None, got {type(prefetch).__name__}"
         )
-    if prefetch < 0:
+    if prefetch is not None and prefetch < 0:
         raise ValueError(
-            f"vsengine.video.{function}(): prefetch must be at least 0 (0: the core's thread count), "
-            f"got {prefetch}"
+            f"vsengine.video.{function}(): prefetch must be at least 0 (None or 0: the core's thread "
+            f"count), got {prefetch}"
         )
     if backlog is not None and (isinstance(backlog, bool) or not isinstance(backlog, int)):
         raise TypeError(
@@ -213,8 +240,8 @@ def _check_read_ahead(function: str, prefetch: object, backlog: object) -> None:
         )
 
 
-def _window(env: EnvironmentTypes, prefetch: int, backlog: int | None) -> tuple[int, int]:
-    if prefetch == 0:
+def _window(env: EnvironmentTypes, prefetch: int | None, backlog: int | None) -> tuple[int, int]:
+    if not prefetch:
         prefetch = _num_threads(env)
     if backlog is None:
         backlog = prefetch * 3
@@ -227,7 +254,7 @@ class _FrameRequest[R]:
     ``convert`` runs on a VapourSynth thread and the frame is closed after it.
     """
 
-    __slots__ = ("convert", "env", "function", "fut", "n", "node", "release")
+    __slots__ = ("activity", "convert", "env", "function", "fut", "n", "node", "release")
 
     def __init__(
         self,
@@ -237,6 +264,7 @@ class _FrameRequest[R]:
         env: EnvironmentTypes,
         convert: Callable[[vs.VideoFrame], R] | None,
         fut: Future[Any],
+        activity: FrameActivity,
     ) -> None:
         self.function = function
         self.node = node
@@ -244,6 +272,7 @@ class _FrameRequest[R]:
         self.env = env
         self.convert = convert
         self.fut = fut
+        self.activity = activity
         #: Given by the admission: called once VapourSynth has answered.
         self.release: Callable[[], None] | None = None
 
@@ -278,6 +307,7 @@ class _FrameRequest[R]:
 
     def done(self, f: vs.VideoFrame | None, error: Exception | None) -> None:
         # Runs on a VapourSynth thread. Never let an exception escape: it would be lost there.
+        self.activity.last = monotonic()  # see vsengine._release.FrameActivity
         release = self.release
         if release is not None:
             self.release = None
@@ -314,10 +344,16 @@ class _FrameRequest[R]:
 def _admit(request: _FrameRequest[Any]) -> None:
     """Start `request` through its environment's admission (see :mod:`vsengine._admission`)."""
     env = request.env
-    data = env._data if isinstance(env, ManagedEnvironment) else env.env()
+    data = environment_data(env)
     if data is None:
         raise RuntimeError(f"vsengine.video.{request.function}(): the environment has been disposed")
     admit(data, request, lambda: _num_threads(env))
+
+
+def _activity(env: EnvironmentTypes) -> FrameActivity:
+    """The `FrameActivity` the requests of one call record."""
+    data = environment_data(env)
+    return FrameActivity() if data is None else activity_of(data)  # None: gone, nothing to record
 
 
 def _num_threads(env: EnvironmentTypes) -> int:
@@ -331,9 +367,10 @@ def _request[R, F: Future[Any]](
     env: EnvironmentTypes,
     convert: Callable[[vs.VideoFrame], R] | None,
     fut: F,
+    activity: FrameActivity,
 ) -> F:
     """Requests frame `n` at once (for the read-ahead paths, which bound their own requests)."""
-    _FrameRequest("", node, n, env, convert, fut).request()
+    _FrameRequest("", node, n, env, convert, fut, activity).request()
     return fut
 
 
