@@ -213,7 +213,7 @@ def test_leak_message_names_the_environment_and_is_reported_once(pytester: pytes
         [
             "*cleaning up: initial-core*",
             "The test suite left a reference to a VapourSynth core after its environment was disposed.",
-            "*vsengine.env.*: 1 reference(s) to its core",
+            "*environment #*: 1 reference(s) to its core",
         ]
     )
 

@@ -178,9 +178,10 @@ def test_script_sees_file_module_and_path(tmp_path: Path, env: ManagedEnvironmen
         "seen_file = __file__\n"
         "seen_name = __name__\n"
         "seen_module = sys.modules[__name__]\n"
-        "seen_path0 = sys.path[0]\n",
+        "seen_path0 = sys.path[0]\n"
+        "seen_argv0 = sys.argv[0]\n",
     )
-    path_before = list(sys.path)
+    path_before, argv_before = list(sys.path), list(sys.argv)
     script = load_script(path, env)
     script.result()
     get = script.get_variable
@@ -188,9 +189,11 @@ def test_script_sees_file_module_and_path(tmp_path: Path, env: ManagedEnvironmen
     assert get("seen_name").result() == "__vapoursynth__"
     assert get("seen_module").result() is script.module
     assert get("seen_path0").result() == str(tmp_path)
+    assert get("seen_argv0").result() == str(path)  # as vspipe and vsjetengine
     # All of it is undone afterwards.
     assert "__vapoursynth__" not in sys.modules
     assert sys.path == path_before
+    assert sys.argv == argv_before
 
 
 def test_script_can_import_modules_next_to_it(tmp_path: Path, env: ManagedEnvironment) -> None:

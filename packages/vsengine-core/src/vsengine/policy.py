@@ -90,11 +90,10 @@ def current_environment(function: str) -> vs.Environment:
     global _standalone_origin
     if vs.has_policy():
         return vs.get_current_environment()
-    try:
-        return vs.get_current_environment()
-    finally:
-        if _standalone_origin is None and vs.has_policy() and _registered is None:
-            _standalone_origin = f"{function} was called with no policy registered ({_user_call_site()})"
+    environment = vs.get_current_environment()  # VapourSynth registers its standalone policy here
+    if _standalone_origin is None and _registered is None:
+        _standalone_origin = f"{function} was called with no policy registered ({_user_call_site()})"
+    return environment
 
 
 def _user_call_site() -> str:
@@ -207,8 +206,7 @@ class _ManagedPolicy(vs.EnvironmentPolicy):
             # thread resets its own store in ManagedEnvironment.dispose(); here we only clean up.
             self._store.set_current_environment(None)
             warnings.warn(
-                f"The current VapourSynth environment {environment!r} has been disposed; "
-                "no environment is current any more.",
+                "The current VapourSynth environment has been disposed; no environment is current any more.",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -410,8 +408,8 @@ def _why_registered(managed: _ManagedPolicy) -> str:
     return (
         f"VapourSynth's standalone policy is active since {since}; it can never be unregistered. "
         "Register your Policy before anything uses VapourSynth, and pass an environment or the "
-        "Policy to vsengine's functions (e.g. load_code(code, policy)) instead of relying on the "
-        "current environment."
+        "Policy to vsengine's functions instead of relying on the current environment, as in "
+        "load_code(code, policy)."
     )
 
 

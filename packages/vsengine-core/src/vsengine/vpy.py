@@ -293,11 +293,13 @@ class Script[EnvT: (vs.Environment, ManagedEnvironment)]:
         previous_module = sys.modules.get(name, missing)
         sys.modules[name] = self.module
         path_entry: str | None = None
+        previous_argv = list(sys.argv)
         if self.path is not None:
             # A fresh string object: removed afterwards by identity, so an equal entry the
             # application had on sys.path stays.
             path_entry = os.path.dirname(self.path)
             sys.path.insert(0, path_entry)
+            sys.argv[:1] = [self.path]
         previous_cwd = os.getcwd() if self._chdir is not None else None
         try:
             if self._chdir is not None:
@@ -308,6 +310,7 @@ class Script[EnvT: (vs.Environment, ManagedEnvironment)]:
                 os.chdir(previous_cwd)
             if path_entry is not None:
                 _remove_identical(sys.path, path_entry)
+                sys.argv[:] = previous_argv
             if sys.modules.get(name) is self.module:
                 if previous_module is missing:
                     del sys.modules[name]
