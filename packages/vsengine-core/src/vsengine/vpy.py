@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Self, overload
 
 import vapoursynth as vs
 
+from vsengine._calls import run_into
 from vsengine.futures import UnifiedFuture
 from vsengine.loops import get_loop
 from vsengine.policy import ManagedEnvironment, Policy, current_environment
@@ -131,12 +132,7 @@ class WrapAllErrors(contextlib.AbstractContextManager[None]):
 def inline_runner[R](func: Callable[[], R]) -> Future[R]:
     """Runs `func` now and returns a done future of its result or exception (1.x runner)."""
     future: Future[R] = Future()
-    try:
-        result = func()
-    except BaseException as exc:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
+    run_into(future, func)
     return future
 
 
