@@ -196,6 +196,12 @@ def test_script_sees_file_module_and_path(tmp_path: Path, env: ManagedEnvironmen
     assert sys.argv == argv_before
 
 
+def test_code_sees_its_filename_as_file(env: ManagedEnvironment) -> None:
+    script = load_code("seen = (__file__, __cached__)", env, filename="<quick script 1>")
+    script.result()
+    assert script.get_variable("seen").result() == ("<quick script 1>", None)
+
+
 def test_script_can_import_modules_next_to_it(tmp_path: Path, env: ManagedEnvironment) -> None:
     write(tmp_path / "vpy_test_helper_mod.py", "def make(core):\n    return core.std.BlankClip(length=3)\n")
     path = write(

@@ -582,6 +582,8 @@ def _load(
         )
     if isinstance(module, str):
         module = types.ModuleType(module)
-    if path is not None:
-        module.__file__ = path
+    # As a module imported from a file has them (a module that already has a file keeps it).
+    if module.__dict__.get("__file__") is None:
+        module.__file__ = path if path is not None else name
+    module.__dict__.setdefault("__cached__", None)
     return Script(code, module, env, inline, name=name, path=path, chdir=chdir, owns_module=owns_module)
