@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import subprocess
 import sys
 import threading
 import warnings
@@ -459,3 +460,38 @@ def test_a_store_can_be_a_qobject() -> None:
 
     with Policy(WidgetStore()) as policy, policy.new_environment() as env, env.use():
         assert vs.core.core is env.core
+
+
+EXIT_PROGRAM = """
+import atexit
+import vapoursynth as vs
+from vsengine.policy import GlobalStore, Policy
+
+policy = Policy(GlobalStore())
+policy.register()
+env = policy.new_environment()
+with env.use():
+    frame = vs.core.std.BlankClip(length=1).get_frame(0)
+
+
+def dispose():
+    env.dispose()  # the frame is still held: its core cannot be released yet
+    print("disposed", flush=True)
+
+
+if WHEN == "at exit":
+    atexit.register(dispose)
+else:
+    dispose()
+"""
+
+
+@pytest.mark.parametrize("when", ["at exit", "before exit"])
+def test_an_application_exits_cleanly_with_a_disposed_core_still_in_use(when: str) -> None:
+    """The delayed release at exit: vs-preview disposes its environment from an atexit handler (no
+    thread can start then), and a frame kept in a global keeps a disposed core in use until the end."""
+    program = f"WHEN = {when!r}\n" + EXIT_PROGRAM
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "disposed\n", "")

@@ -21,6 +21,7 @@ environment up to `SETTLE` seconds from then before it releases it by force.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import threading
@@ -125,8 +126,15 @@ class ReleaseQueue:
                 return
             self._pending.append(entry)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="vsengine-release", daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name="vsengine-release", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:
+                    # The interpreter is shutting down (an atexit handler disposed it): no thread
+                    # can wait for the core any more. `release_at_exit` destroys it.
+                    _logger.debug("Not waiting for %s: the interpreter is shutting down.", entry.name)
+                else:
+                    self._thread = thread
             self._wakeup.notify_all()
 
     def poll(self) -> None:
@@ -176,6 +184,19 @@ class ReleaseQueue:
             delay = min(delay * 2, 0.02)
         return None
 
+    def release_at_exit(self) -> None:
+        """Destroy every pending environment now: the interpreter is exiting (an atexit handler).
+
+        Left to the interpreter's teardown, their data would be collected without
+        ``destroy_environment`` while frames of theirs are freed, and the process would end with
+        errors on stderr.
+        """
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for entry in pending:
+            if entry.managed._api is not None:
+                self._safe_release(entry)
+
     def _try_release(self, entry: PendingRelease) -> bool:
         if entry.managed._api is None:
             return True  # the policy is gone and VapourSynth destroyed the environment with it
@@ -210,3 +231,6 @@ class ReleaseQueue:
 
 #: The process-wide queue (environments of every policy).
 release_queue = ReleaseQueue()
+# Registered when vsengine is imported, so it runs after the atexit handlers of the application
+# (which may dispose environments), before the interpreter tears the modules down.
+atexit.register(release_queue.release_at_exit)
