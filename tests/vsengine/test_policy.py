@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import warnings
+import weakref
 from typing import TYPE_CHECKING
 
 import pytest
@@ -93,6 +94,15 @@ def test_register_and_unregister() -> None:
     assert not vs.has_policy()
     with pytest.raises(RuntimeError, match="not registered"):
         policy.new_environment()
+
+
+def test_is_registered_and_the_default_store() -> None:
+    policy = Policy()  # vsjetengine's signature: a GlobalStore when no store is given
+    assert isinstance(policy.managed._store, GlobalStore)
+    assert not policy.is_registered
+    with policy:
+        assert policy.is_registered
+    assert not policy.is_registered
 
 
 def test_only_one_policy_at_a_time(policy: Policy) -> None:
@@ -442,6 +452,34 @@ def test_context_var_store_follows_tasks() -> None:
 
     with Policy(ContextVarStore()) as policy:
         assert asyncio.run(main(policy)) == [True, True, True]
+
+
+def test_a_custom_store_receives_what_vsjetengine_hands_it() -> None:
+    class RecordingStore(EnvironmentStore):
+        def __init__(self) -> None:
+            self.received: list[object] = []
+            self.current: weakref.ReferenceType[vs.EnvironmentData] | None = None
+
+        def set_current_environment(
+            self, environment: weakref.ReferenceType[vs.EnvironmentData] | None
+        ) -> None:
+            self.received.append(environment)
+            self.current = environment
+
+        def get_current_environment(self) -> weakref.ReferenceType[vs.EnvironmentData] | None:
+            return self.current
+
+    store = RecordingStore()
+    with Policy(store) as policy, policy.new_environment() as env:
+        with env.use():
+            assert vs.core.core is env.core
+        # A weak reference to the environment's data going in, None coming out: the store never
+        # keeps an environment alive.
+        assert len(store.received) == 2
+        entered, left = store.received
+        assert isinstance(entered, weakref.ReferenceType)
+        assert entered() is env._data
+        assert left is None
 
 
 def test_a_store_can_be_a_qobject() -> None:
