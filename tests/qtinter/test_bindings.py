@@ -48,23 +48,56 @@ def test_an_unknown_binding_name_is_an_error() -> None:
         select_binding(fake_modules(), {"QTINTERBINDING": "Tkinter"})
 
 
-def test_import_qtinter_without_a_binding_fails_clearly() -> None:
-    result = run_script("import qtinter", env={k: v for k, v in os.environ.items() if k != "QTINTERBINDING"})
-    assert result.returncode == 1
-    assert "ImportError: qtinter: no Qt binding is imported" in result.stderr
-
-
-def test_qtinter_bindings_exposes_the_chosen_qtcore() -> None:
+def test_import_qtinter_before_the_binding_resolves_it_on_first_use() -> None:
     result = run_script(
         f"""
-        import {CURRENT}.QtCore
-        import qtinter.bindings
-        print(qtinter.bindings.__binding__, qtinter.bindings.QtCore is {CURRENT}.QtCore)
+        import asyncio, sys
+        import qtinter
+        from qtinter import asyncslot, modal, multisignal, new_event_loop  # no binding needed
+        print("imported:", sorted(name for name in {list(SUPPORTED_BINDINGS)!r} if name in sys.modules))
+        loop = new_event_loop()
+        async def main():
+            return "ran"
+        try:
+            loop.run_until_complete(main())
+        except ImportError as error:
+            print("first use:", error)
+        loop.close()
+        import {CURRENT}.QtCore  # the application imports its binding afterwards: the next use works
+        app = {CURRENT}.QtCore.QCoreApplication([])
+        loop = new_event_loop()
+        print(loop.run_until_complete(main()), qtinter.bindings.__binding__)
+        loop.close()
         """,
         env={k: v for k, v in os.environ.items() if k != "QTINTERBINDING"},
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [CURRENT, "True"]
+    lines = result.stdout.splitlines()
+    assert lines[0] == "imported: []"
+    assert lines[1].startswith("first use: qtinter: no Qt binding is imported")
+    assert lines[2] == f"ran {CURRENT}"
+
+
+def test_qtinter_bindings_exposes_every_module_of_the_chosen_binding() -> None:
+    result = run_script(
+        f"""
+        import qtinter.bindings
+        import {CURRENT}.QtCore
+        from qtinter.bindings import QtCore, QtGui, QtWidgets, __binding__
+        import {CURRENT}.QtGui, {CURRENT}.QtWidgets
+        print(__binding__, QtCore is {CURRENT}.QtCore, QtGui is {CURRENT}.QtGui)
+        print(QtWidgets is {CURRENT}.QtWidgets, hasattr(qtinter.bindings, "QtNoSuchModule"))
+        try:
+            from qtinter.bindings import QtNoSuchModule
+        except ImportError as error:
+            print("ImportError:", error)
+        """,
+        env={k: v for k, v in os.environ.items() if k != "QTINTERBINDING"},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [f"{CURRENT} True True", "True False"]
+    assert "cannot import name 'QtNoSuchModule'" in lines[2]
 
 
 @pytest.mark.skipif(len(INSTALLED) < 2, reason="needs two Qt bindings installed")

@@ -213,8 +213,9 @@ def test_binding_invalid_or_missing(value: str, phrase: str) -> None:
         f"""
         import sys
         sys.modules[{BINDING + ".QtCore"!r}] = None
+        import qtinter
         try:
-            import qtinter
+            qtinter.new_event_loop().run_forever()  # the first use of Qt chooses the binding
         except ImportError as error:
             print("ImportError:", error)
         """,

@@ -20,7 +20,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ._bindings import QtCore
-from ._qt import enum_member, make_signal
+from ._qt import enum_member, make_signal, once
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,10 +29,6 @@ __all__ = ["BlockingWaiter", "QtDriver"]
 
 #: The longest the driver's timer is armed for (seconds): asyncio's own MAXIMUM_SELECT_TIMEOUT.
 MAX_TIMER_DELAY = 24 * 3600.0
-
-_PRECISE_TIMER = enum_member(QtCore.Qt, "TimerType", "PreciseTimer")
-_READ = enum_member(QtCore.QSocketNotifier, "Type", "Read")
-_QUEUED = enum_member(QtCore.Qt, "ConnectionType", "QueuedConnection")
 
 
 class BlockingWaiter:
@@ -53,16 +49,25 @@ class BlockingWaiter:
         raise NotImplementedError
 
 
-class _Poster(QtCore.QObject):
-    """Delivers "I/O is ready" from the helper thread to the loop's thread (queued connection)."""
+@once
+def _qobject_classes() -> tuple[Any, Any]:
+    """``_Poster`` and ``_Waker``, defined on first use: qtinter picks the Qt binding only then."""
 
-    ready = make_signal()
+    class _Poster(QtCore.QObject):
+        """Delivers "I/O is ready" from the helper thread to the loop's thread (queued connection)."""
+
+        ready = make_signal()
+
+    class _Waker(QtCore.QObject):
+        """Carries a wake-up from another thread into the loop's thread (a queued connection)."""
+
+        wake = make_signal()
+
+    return _Poster, _Waker
 
 
-class _Waker(QtCore.QObject):
-    """Carries a wake-up from another thread into the loop's thread (a queued connection)."""
-
-    wake = make_signal()
+def _queued() -> Any:
+    return enum_member(QtCore.Qt, "ConnectionType", "QueuedConnection")
 
 
 class _ThreadWatcher:
@@ -75,8 +80,8 @@ class _ThreadWatcher:
 
     def __init__(self, waiter: BlockingWaiter, on_ready: Callable[[], None]) -> None:
         self._waiter = waiter
-        self._poster = _Poster()
-        self._poster.ready.connect(on_ready, _QUEUED)
+        self._poster = _qobject_classes()[0]()
+        self._poster.ready.connect(on_ready, _queued())
         self._cond = threading.Condition()
         self._requested = False
         self._waiting = False
@@ -151,7 +156,7 @@ class QtDriver:
         self._dispatcher_anchor: Any = QtCore.QEventLoop()
         self._timer: Any = QtCore.QTimer()
         self._timer.setSingleShot(True)
-        self._timer.setTimerType(_PRECISE_TIMER)
+        self._timer.setTimerType(enum_member(QtCore.Qt, "TimerType", "PreciseTimer"))
         self._timer.timeout.connect(self._on_timer)
         self._on_wake = on_wake
         #: The loop time the timer is armed for, or None when it is not armed.
@@ -165,10 +170,10 @@ class QtDriver:
         #: alive, and emitting a deleted object's signal crashes PyQt.
         self.thread_waker: Any = None
         if on_thread_wake is not None:
-            self.thread_waker = _Waker()
-            self.thread_waker.wake.connect(on_thread_wake, _QUEUED)
+            self.thread_waker = _qobject_classes()[1]()
+            self.thread_waker.wake.connect(on_thread_wake, _queued())
         if fd is not None:
-            self._notifier = QtCore.QSocketNotifier(fd, _READ)
+            self._notifier = QtCore.QSocketNotifier(fd, enum_member(QtCore.QSocketNotifier, "Type", "Read"))
             self._notifier.setEnabled(False)
             # (A no-argument Qt slot, sparing the conversion of activated's two arguments, made no
             # measurable difference to wake-up latency.)

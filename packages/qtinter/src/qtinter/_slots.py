@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ._base_events import QiBaseEventLoop
 from ._bindings import QtCore
-from ._qt import enum_member, make_signal
+from ._qt import enum_member, make_signal, once
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -202,27 +202,33 @@ async def _guarded(
         _running.discard(asyncio.current_task(loop))
 
 
-class _Forwarder(QtCore.QObject):
-    """Runs, in the thread it lives in, the callables posted to it from other threads."""
+@once
+def _forwarder_class() -> Any:
+    """``_Forwarder``, defined on first use: qtinter picks the Qt binding only then."""
 
-    posted = make_signal(object)
+    class _Forwarder(QtCore.QObject):
+        """Runs, in the thread it lives in, the callables posted to it from other threads."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.posted.connect(self._run, enum_member(QtCore.Qt, "ConnectionType", "QueuedConnection"))
+        posted = make_signal(object)
 
-    def _run(self, call: Callable[[], object]) -> None:
-        call()
+        def __init__(self) -> None:
+            super().__init__()
+            self.posted.connect(self._run, enum_member(QtCore.Qt, "ConnectionType", "QueuedConnection"))
+
+        def _run(self, call: Callable[[], object]) -> None:
+            call()
+
+    return _Forwarder
 
 
 _thread_forwarder = threading.local()
 
 
-def _forwarder() -> _Forwarder:
+def _forwarder() -> Any:
     """The current thread's forwarder (created on first use, lives in this thread)."""
-    forwarder: _Forwarder | None = getattr(_thread_forwarder, "forwarder", None)
+    forwarder = getattr(_thread_forwarder, "forwarder", None)
     if forwarder is None:
-        forwarder = _thread_forwarder.forwarder = _Forwarder()
+        forwarder = _thread_forwarder.forwarder = _forwarder_class()()
     return forwarder
 
 
