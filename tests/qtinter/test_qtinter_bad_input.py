@@ -35,6 +35,21 @@ async def _coro() -> int:
     return 1
 
 
+class _Slotted:
+    __slots__ = ()
+
+    async def method(self) -> None:
+        pass
+
+
+def _plain(value: int) -> int:
+    return value
+
+
+async def _keyword_only(*, key: str) -> None:
+    pass
+
+
 def _closed_loop() -> asyncio.AbstractEventLoop:
     loop = qtinter.new_event_loop()
     loop.close()
@@ -88,16 +103,40 @@ OUTSIDE: list[tuple[str, Callable[[], object], type, str]] = [
         "start() runs the loop in guest mode, but this loop is in OWNER mode",
     ),
     (
-        "qt-asyncslot-not-coroutine",
-        lambda: qtinter.asyncslot(print),  # type: ignore[arg-type]
+        "qt-asyncslot-not-callable",
+        lambda: qtinter.asyncslot(42),  # type: ignore[arg-type]
         TypeError,
-        "asyncslot() needs a coroutine function",
+        "asyncslot() needs a coroutine function (defined with `async def`) or a callable that returns",
+    ),
+    (
+        "qt-asyncslot-task-runner",
+        lambda: qtinter.asyncslot(_coro, task_runner=42),  # type: ignore[arg-type]
+        TypeError,
+        "asyncslot(task_runner=...) needs a callable that takes a coroutine and returns a task",
+    ),
+    (
+        "qt-asyncslot-keyword-only",
+        lambda: qtinter.asyncslot(_keyword_only),
+        TypeError,
+        "its keyword-only parameter 'key' has no default, and a signal passes arguments by position only",
+    ),
+    (
+        "qt-asyncslot-not-weakrefable",
+        lambda: qtinter.asyncslot(_Slotted().method),
+        TypeError,
+        "a _Slotted object cannot be weakly referenced",
     ),
     (
         "qt-asyncslot-no-loop",
         lambda: qtinter.asyncslot(_coro)(),
         RuntimeError,
-        "no qtinter event loop is running in this thread",
+        "no event loop is running in this thread",
+    ),
+    (
+        "qt-run-task-no-loop",
+        lambda: qtinter.run_task(_coro()),
+        RuntimeError,
+        "run_task() needs a running event loop in this thread",
     ),
     ("qt-modal-not-callable", lambda: qtinter.modal(42), TypeError, "modal() needs a callable"),  # type: ignore[arg-type]
     ("qt-modal-coroutine-function", lambda: qtinter.modal(_coro), TypeError, "is a coroutine function"),
@@ -155,6 +194,10 @@ async def _in_loop(case: str) -> None:
             pass
 
         qtinter.asyncslot(needs_two)(1)
+    elif case == "qt-asyncslot-not-coroutine":
+        qtinter.asyncslot(_plain)(7)  # type: ignore[arg-type]
+    elif case == "qt-run-task-nesting":
+        qtinter.run_task(_coro(), allow_task_nesting=False)
     elif case == "qt-guest-inside-running-loop":
         with qtinter.using_asyncio_from_qt():
             pass
@@ -165,7 +208,9 @@ INSIDE: list[tuple[str, type, str]] = [
     ("qt-run-while-running", RuntimeError, "already running"),
     ("qt-set-mode-while-running", RuntimeError, "cannot change the mode of a running event loop"),
     ("qt-asyncsignal-not-signal", TypeError, "asyncsignal() needs a bound Qt signal"),
-    ("qt-asyncslot-bad-arguments", TypeError, "missing 1 required positional argument"),
+    ("qt-asyncslot-bad-arguments", TypeError, "needs_two() missing 1 required positional argument: 'b'"),
+    ("qt-asyncslot-not-coroutine", TypeError, "_plain: calling it returned 7, not a coroutine"),
+    ("qt-run-task-nesting", RuntimeError, "run_task(allow_task_nesting=False) was called from a running"),
     ("qt-guest-inside-running-loop", RuntimeError, "another loop is running"),
 ]
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import inspect
 import sys
 import warnings
 import weakref
 from typing import Any
 
 import pytest
-from interop_support import MODES, run, run_owner, signal_connected
+from interop_support import MODES, process_deferred_deletes, run, run_owner, signal_connected
 from pytestqt.qt_compat import qt_api
 
 import qtinter
@@ -167,6 +168,38 @@ def test_signal_arguments_are_trimmed_to_what_the_slot_accepts(mode: str) -> Non
     assert run(mode, main) == [(), (7,), (7, "seven"), (7, "seven"), (), (True,)]
 
 
+@MODES
+def test_any_callable_that_returns_a_coroutine(mode: str) -> None:
+    """``asyncslot(lambda: fetch(url))``: the callable is called with the signal's arguments."""
+
+    async def main() -> list[Any]:
+        steps: list[Any] = []
+
+        async def fetch(url: str, checked: object = None) -> str:
+            steps.append(("fetching", url))
+            await asyncio.sleep(0)
+            return f"fetched {url}"
+
+        button = QtWidgets.QPushButton()
+        button.clicked.connect(qtinter.asyncslot(lambda: fetch("https://example.org/")))
+        button.click()  # the first step runs inside click()
+        steps.append("clicked")
+        task = qtinter.asyncslot(lambda url: fetch(url))("https://example.com/")
+        steps.append(await task)
+        return steps
+
+    assert run(mode, main) == [
+        ("fetching", "https://example.org/"),
+        "clicked",
+        ("fetching", "https://example.com/"),
+        "fetched https://example.com/",
+    ]
+
+
+def test_the_default_task_runner_is_qtinter_run_task() -> None:
+    assert inspect.signature(qtinter.asyncslot).parameters["task_runner"].default is qtinter.run_task
+
+
 # ---------------------------------------------------------------------------------------------------
 # What can be wrapped
 
@@ -228,6 +261,32 @@ class QtReceiver(QtCore.QObject):  # type: ignore[misc]
         self.calls.append(("asyncslot-inner", value))
 
 
+class ScheduledOnly:
+    """staticmethod and classmethod objects wrapped with a task runner that only schedules."""
+
+    @functools.partial(qtinter.asyncslot, task_runner=asyncio.ensure_future)
+    @staticmethod
+    async def static(steps: list[str]) -> None:
+        steps.append("static ran")
+
+    @functools.partial(qtinter.asyncslot, task_runner=asyncio.ensure_future)
+    @classmethod
+    async def klass(cls, steps: list[str]) -> None:
+        steps.append(f"{cls.__name__} ran")
+
+
+@MODES
+def test_staticmethod_and_classmethod_keep_their_task_runner(mode: str) -> None:
+    async def main() -> list[str]:
+        steps: list[str] = []
+        tasks = [ScheduledOnly.static(steps), ScheduledOnly().klass(steps)]
+        steps.append("returned")  # ensure_future only scheduled them: nothing ran yet
+        await asyncio.gather(*tasks)
+        return steps
+
+    assert run(mode, main) == ["returned", "static ran", "ScheduledOnly ran"]
+
+
 @MODES
 def test_wraps_methods_partials_and_decorated_slots(mode: str) -> None:
     async def free(prefix: str, value: int) -> None:
@@ -263,44 +322,142 @@ def test_wraps_methods_partials_and_decorated_slots(mode: str) -> None:
     ]
 
 
-@MODES
-def test_bound_method_does_not_keep_its_object_alive(mode: str) -> None:
+# ---------------------------------------------------------------------------------------------------
+# The lifetime of a bound method's wrapper
+
+
+class PlainQtReceiver(QtCore.QObject):  # type: ignore[misc]
+    """A QObject receiver whose coroutine method carries no Slot/pyqtSlot decoration."""
+
+    def __init__(self, calls: list[tuple[Any, ...]]) -> None:
+        super().__init__()
+        self.calls = calls
+
+    async def method(self, value: int) -> None:
+        self.calls.append(("qt method", value))
+
+
+RECEIVERS = {
+    "python": lambda calls: Receiver(calls).method,
+    "qobject": lambda calls: PlainQtReceiver(calls).method,
+    "decorated qobject": lambda calls: QtReceiver(calls).slot_then_coroutine,
+}
+receiver_kinds = pytest.mark.parametrize("kind", sorted(RECEIVERS))
+
+
+@receiver_kinds
+def test_a_wrapper_held_by_the_caller_keeps_its_receiver_alive(kind: str) -> None:
+    async def main() -> list[tuple[Any, ...]]:
+        calls: list[tuple[Any, ...]] = []
+        method = RECEIVERS[kind](calls)
+        alive = weakref.ref(method.__self__)
+        slot = qtinter.asyncslot(method)
+        del method
+        gc.collect()
+        assert alive() is not None  # the wrapper is all that references it
+        await slot(5)
+        del slot
+        gc.collect()
+        assert alive() is None  # and once the wrapper goes, nothing keeps it
+        return calls
+
+    assert len(run_owner(main)) == 1
+
+
+@receiver_kinds
+def test_a_connected_wrapper_lives_as_long_as_its_receiver_and_no_longer(kind: str) -> None:
+    """A thousand receivers connected through asyncslot and deleted leave no connection behind."""
+
     async def main() -> list[tuple[Any, ...]]:
         calls: list[tuple[Any, ...]] = []
         emitter = Emitter()
-        receiver = Receiver(calls)
-        qt_receiver = QtReceiver(calls)
-        alive = [weakref.ref(receiver), weakref.ref(qt_receiver)]
-        slot = qtinter.asyncslot(receiver.method)
-        emitter.one.connect(slot)
-        emitter.one.connect(qtinter.asyncslot(qt_receiver.slot_then_coroutine))
-        emitter.one.emit(1)
-        del receiver, qt_receiver
+        methods = [RECEIVERS[kind](calls) for _ in range(1000)]
+        for method in methods:
+            emitter.one.connect(qtinter.asyncslot(method))  # the wrapper is not kept by anyone
         gc.collect()
-        assert [ref() for ref in alive] == [None, None]
-        emitter.one.emit(2)  # like a Qt connection to a dead object: nothing happens, no error
-        task = slot(3)  # called directly after its object died: a no-op, reported as cancelled
+        emitter.one.emit(1)  # every receiver is alive: every one is called
         await asyncio.sleep(0)
-        assert task.cancelled()
+        assert len(calls) == 1000
+        del methods, method
+        gc.collect()
+        emitter.one.emit(2)  # nothing is called (PyQt notices its dead receivers here)
+        await asyncio.sleep(0)
+        process_deferred_deletes()
+        assert not signal_connected(emitter, "one")  # the connections went with their receivers
         return calls
 
-    assert run(mode, main) == [("method", 1), ("slot-outer", 1)]
+    assert len(run_owner(main)) == 1000
+
+
+@pytest.mark.parametrize("kind", ["qobject", "decorated qobject"])
+def test_a_receiver_whose_cpp_object_is_deleted_is_not_called(kind: str) -> None:
+    """As with a plain Qt connection: the Python object lives on, its C++ object is gone."""
+
+    async def main() -> list[tuple[Any, ...]]:
+        calls: list[tuple[Any, ...]] = []
+        emitter = Emitter()
+        connected = RECEIVERS[kind](calls)
+        emitter.one.connect(qtinter.asyncslot(connected))
+        held_method = RECEIVERS[kind](calls)
+        held = qtinter.asyncslot(held_method)  # this wrapper is kept by the caller
+        emitter.one.connect(held)
+        emitter.one.emit(1)
+        await asyncio.sleep(0)
+        assert len(calls) == 2
+        receivers = [connected.__self__, held_method.__self__]  # the Python objects stay alive
+        for receiver in receivers:
+            receiver.deleteLater()
+        process_deferred_deletes()
+        gc.collect()
+        emitter.one.emit(2)  # neither is called
+        task = held(3)  # called after its receiver's C++ object died: a no-op, reported as cancelled
+        await asyncio.sleep(0)
+        assert task.cancelled()
+        emitter.one.disconnect(held)
+        process_deferred_deletes()
+        assert not signal_connected(emitter, "one")  # the other connection went with its receiver
+        return calls
+
+    assert len(run_owner(main)) == 2
+
+
+def test_a_receiver_that_cannot_be_weakly_referenced_is_a_type_error() -> None:
+    class Slotted:
+        __slots__ = ()
+
+        async def method(self) -> None:
+            pass
+
+    with pytest.raises(TypeError, match=r"Slotted object cannot be weakly referenced.*__weakref__"):
+        qtinter.asyncslot(Slotted().method)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Errors
 
 
-def test_wrapping_a_plain_function_is_a_type_error() -> None:
-    def plain() -> None:
+def test_what_cannot_be_wrapped_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"coroutine function .* or a callable that returns a coroutine"):
+        qtinter.asyncslot(42)  # type: ignore[arg-type]
+
+    async def work() -> None:
         pass
 
-    with pytest.raises(TypeError, match="coroutine function"):
-        qtinter.asyncslot(plain)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="coroutine function"):
-        qtinter.asyncslot(42)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="coroutine function"):
-        qtinter.asyncslot(functools.partial(plain))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"task_runner=.*needs a callable .* got 42"):
+        qtinter.asyncslot(work, task_runner=42)  # type: ignore[arg-type]
+
+
+@MODES
+def test_a_callable_that_returns_no_coroutine_is_a_type_error_when_called(mode: str) -> None:
+    def plain(value: int) -> int:
+        return value
+
+    async def main() -> None:
+        slot = qtinter.asyncslot(plain)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"asyncslot .*plain: calling it returned 7, not a coroutine"):
+            slot(7)
+
+    run(mode, main)
 
 
 @MODES
@@ -322,6 +479,27 @@ def test_bad_arguments_are_a_type_error_at_call_time(mode: str) -> None:
     run(mode, main)
 
 
+def test_bad_arguments_name_the_coroutine_functions_own_parameters() -> None:
+    async def resize(width: int, height: int) -> None:
+        pass
+
+    async def main() -> list[str]:
+        messages = []
+        for call in (
+            lambda: qtinter.asyncslot(resize)(640),
+            lambda: qtinter.asyncslot(Receiver([]).method)(),
+        ):
+            with pytest.raises(TypeError) as info:
+                call()
+            messages.append(str(info.value).rpartition(".")[2])
+        return messages
+
+    assert run_owner(main) == [
+        "resize() missing 1 required positional argument: 'height'",
+        "method() missing 1 required positional argument: 'value'",
+    ]
+
+
 def _no_coroutine_leak_warnings(record: list[warnings.WarningMessage]) -> None:
     gc.collect()
     assert not [w for w in record if "never awaited" in str(w.message)]
@@ -341,18 +519,23 @@ def test_no_running_loop_is_a_runtime_error_that_names_the_fix() -> None:
         _no_coroutine_leak_warnings(record)
 
 
-def test_a_foreign_running_loop_is_a_runtime_error() -> None:
-    async def work() -> None:
-        pass
+def test_asyncslot_works_on_any_running_asyncio_loop() -> None:
+    """As in the public qtinter: its default task runner needs a running loop, not a qtinter one."""
 
-    async def main() -> None:
-        with pytest.raises(RuntimeError, match="not a qtinter loop"):
-            qtinter.asyncslot(work)()
+    async def main() -> list[str]:
+        steps: list[str] = []
 
-    with warnings.catch_warnings(record=True) as record:
-        warnings.simplefilter("always")
-        asyncio.run(main())
-        _no_coroutine_leak_warnings(record)
+        async def work() -> str:
+            steps.append("first step")
+            await asyncio.sleep(0)
+            return "done"
+
+        task = qtinter.asyncslot(work)()
+        steps.append("returned")
+        steps.append(await task)
+        return steps
+
+    assert asyncio.run(main()) == ["first step", "returned", "done"]
 
 
 @MODES

@@ -1,8 +1,11 @@
-"""QiBaseEventLoop.run_task: eager first step, task nesting, task factories, errors."""
+"""QiBaseEventLoop.run_task and qtinter.run_task: eager first step, task nesting, task factories,
+contexts, errors."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import inspect
 import sys
 from typing import Any
 
@@ -150,3 +153,80 @@ def test_run_task_from_another_thread_is_an_error(mode: str) -> None:
         return await asyncio.to_thread(other_thread)
 
     assert "run_coroutine_threadsafe" in run(mode, main)
+
+
+# ---------------------------------------------------------------------------------------------------
+# qtinter.run_task: the module-level function (asyncslot's default task runner)
+
+
+@MODES
+def test_module_run_task_runs_the_first_step_before_returning(mode: str) -> None:
+    async def main() -> None:
+        log: list[Any] = []
+        task = qtinter.run_task(first_step_then_sleep(log), name="eager")
+        assert log == [("step", task)]
+        assert task.get_name() == "eager"
+        assert await task == "step done"
+
+    run(mode, main)
+
+
+@MODES
+def test_module_run_task_nests_in_a_running_task_unless_told_not_to(mode: str) -> None:
+    async def main() -> list[str]:
+        outer = asyncio.current_task()
+        log: list[Any] = []
+        inner = qtinter.run_task(first_step_then_sleep(log))  # allow_task_nesting=True: the default
+        assert log == [("step", inner)]
+        assert asyncio.current_task() is outer
+        await inner
+        refused = first_step_then_sleep(log, "refused")
+        with pytest.raises(RuntimeError, match=r"allow_task_nesting=False.*from a running task"):
+            qtinter.run_task(refused, allow_task_nesting=False)
+        assert inspect.getcoroutinestate(refused) == inspect.CORO_CLOSED  # closed, not leaked
+
+        # From a callback (no task running) it is allowed either way.
+        from_callback: asyncio.Future[asyncio.Task[str]] = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(
+            lambda: from_callback.set_result(
+                qtinter.run_task(first_step_then_sleep(log, "callback"), allow_task_nesting=False)
+            )
+        )
+        return [await (await from_callback), log[-1][0]]
+
+    assert run(mode, main) == ["callback done", "callback resumed"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="create_task(context=) is new in Python 3.11")
+@MODES
+def test_module_run_task_runs_the_coroutine_in_the_given_context(mode: str) -> None:
+    variable: contextvars.ContextVar[str] = contextvars.ContextVar("variable", default="unset")
+
+    async def read() -> list[str]:
+        first = variable.get()
+        await asyncio.sleep(0)
+        return [first, variable.get()]
+
+    async def main() -> list[str]:
+        context = contextvars.copy_context()
+        context.run(variable.set, "given")
+        return await qtinter.run_task(read(), context=context)
+
+    assert run(mode, main) == ["given", "given"]
+
+
+def test_module_run_task_works_on_any_running_asyncio_loop() -> None:
+    async def main() -> list[Any]:
+        log: list[Any] = []
+        task = qtinter.run_task(first_step_then_sleep(log))
+        assert log == [("step", task)]
+        return [await task]
+
+    assert asyncio.run(main()) == ["step done"]
+
+
+def test_module_run_task_without_a_running_loop_names_the_fix() -> None:
+    coro = first_step_then_sleep([])
+    with pytest.raises(RuntimeError, match=r"needs a running event loop.*using_asyncio_from_qt"):
+        qtinter.run_task(coro)
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED

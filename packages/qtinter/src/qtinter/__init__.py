@@ -24,6 +24,7 @@ from ._proactor_events import QiBaseProactorEventLoop
 from ._selector_events import QiBaseSelectorEventLoop
 from ._signals import SenderDestroyedError, SignalStream, asyncsignal, asyncsignalstream, multisignal
 from ._slots import asyncslot
+from ._tasks import run_task
 
 if TYPE_CHECKING:
     from ._policy import QiDefaultEventLoopPolicy, QiSelectorEventLoopPolicy
@@ -48,6 +49,7 @@ __all__ = [
     "modal",
     "multisignal",
     "new_event_loop",
+    "run_task",
     "using_asyncio_from_qt",
     "using_qt_from_asyncio",
 ]

@@ -40,10 +40,11 @@ from . import _qt
 from ._bindings import QtCore
 from ._modes import QiLoopMode
 from ._sigint import SigintGuard
-from ._tasks import run_task
+from ._tasks import run_task_on
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
+    from contextvars import Context
 
     from ._driver import QtDriver
 
@@ -327,15 +328,18 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
         super().close()
 
     # -- eager tasks and modal calls -----------------------------------------------------------------
-    def run_task(self, coro: Coroutine[Any, Any, _T], *, name: str | None = None) -> asyncio.Task[_T]:
+    def run_task(
+        self, coro: Coroutine[Any, Any, _T], *, name: str | None = None, context: Context | None = None
+    ) -> asyncio.Task[_T]:
         """Create a task for ``coro`` and run its first step now, before returning.
 
         If a task is running when this is called, it is suspended during that step and resumed
-        afterwards (see "Eager execution" in the docs).
+        afterwards (see "Eager execution" in the docs). :func:`qtinter.run_task` does the same on
+        the running loop.
 
         :raises RuntimeError: the loop is not running, or this is not the loop's thread.
         """
-        return run_task(self, coro, name=name)
+        return run_task_on(self, coro, name=name, context=context)
 
     def exec_modal(self, fn: Callable[[], object]) -> None:
         """Call ``fn()`` as soon as the current asyncio iteration ends, with the loop logically asleep.

@@ -1,16 +1,24 @@
-"""``asyncslot``: use a coroutine function as a Qt slot.
+"""``asyncslot``: use a coroutine function (any callable that returns a coroutine) as a Qt slot.
 
-Calling the wrapper creates a task through :meth:`QiBaseEventLoop.run_task`, which runs the first step
-of the coroutine at once (so a ``clicked`` handler can disable its button before anything else
-happens) and schedules the rest on the running qtinter loop.
+Calling the wrapper calls the function and hands the coroutine to the task runner, by default
+:func:`qtinter.run_task`, which runs its first step at once (so a ``clicked`` handler can disable its
+button before anything else happens) and schedules the rest on the running loop.
 
-The wrapper is a plain function whose positional parameters mirror the coroutine function's (same
-number, same ones required; :data:`MAX_SIGNAL_ARGS` optional ones if it takes ``*args``), not a
-``*args`` catch-all. That shape matters: PySide picks the overload of a signal with default arguments
+The wrapper's positional parameters mirror the function's (same names, same number, same ones
+required; :data:`MAX_SIGNAL_ARGS` optional ones if it takes ``*args``), instead of a ``*args``
+catch-all. That shape matters: PySide picks the overload of a signal with default arguments
 (``clicked(bool checked = false)`` is two overloads) from the slot's number of parameters, giving a
 ``*args`` slot the one without arguments, and passes no more arguments than the slot takes; PyQt
-retries a call with fewer arguments when the slot takes fewer. So the wrapper receives exactly what a
-plain function with the coroutine function's signature would.
+retries a call with fewer arguments when the slot takes fewer. So the wrapper receives exactly what
+a plain function with the coroutine function's signature would, and a call that does not fit fails
+with the function's own parameter names.
+
+For a bound method ``obj.method`` the wrapper is itself a bound method, of a small holder object,
+and Qt's bindings hold the ``self`` of a connected bound method weakly. The holder references
+``obj`` strongly only while the wrapper is referenced from outside; after that it waits (parked in
+:data:`_parked`) until ``obj`` dies, and dies with it, which drops Qt's connections to the wrapper.
+If ``obj`` is a ``QObject`` whose C++ object is deleted first, the holder stops calling it and
+leaves the park at once, as a plain Qt connection to ``obj.method`` would stop.
 """
 
 from __future__ import annotations
@@ -18,16 +26,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import sys
+import keyword
 import threading
+import types
 import weakref
 from asyncio.events import _get_running_loop
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from ._base_events import QiBaseEventLoop
-from ._bindings import QtCore
+from ._bindings import QtCore, binding
 from ._qt import enum_member, make_signal, once
+from ._tasks import eager_task, run_task
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -36,18 +45,10 @@ __all__ = ["MAX_SIGNAL_ARGS", "asyncslot"]
 
 T = TypeVar("T")
 
-#: ``asyncio.Task(..., eager_start=True)`` exists (3.12+); it swaps the current task itself.
-_EAGER_START = sys.version_info >= (3, 12)
-_Task: Any = asyncio.Task
-
 #: How many signal arguments a slot wrapper can receive (Qt signals rarely have more than 4).
 MAX_SIGNAL_ARGS = 10
 
-_NO_LOOP = (
-    "no qtinter event loop is running in this thread. Run the Qt application inside "
-    "`with qtinter.using_asyncio_from_qt(): app.exec()`, or start asyncio with "
-    "`asyncio.run(main(), loop_factory=qtinter.new_event_loop)`"
-)
+_CoroutineType = types.CoroutineType
 
 
 class _Missing:
@@ -67,27 +68,44 @@ def passed_arguments(args: tuple[Any, ...]) -> tuple[Any, ...]:
     return args[:end]
 
 
+# --------------------------------------------------------------------------------------------------
+# The wrapper's shape
+
+
+#: Prefix of the generated wrapper's own names; a function whose parameter names use it gets
+#: generic parameter names instead of its own.
+_OWN = "_qi_"
+
+
 @functools.cache
-def _slot_maker(required: int, total: int) -> Callable[..., Callable[..., Any]]:
-    """Make slot functions with *total* positional parameters, the first *required* without default.
+def _slot_maker(names: tuple[str, ...], required: int, method: bool) -> Callable[..., Callable[..., Any]]:
+    """Make slot functions with positional-only parameters *names*, the first *required* without default.
 
     Generated source, as :func:`collections.namedtuple` does, because the parameters must be real
-    ones (see the module docstring) and their number varies. Trailing arguments the caller did not
-    pass are trimmed only when the last one is missing (one comparison on the common path).
+    ones (see the module docstring) and their number varies. The slot calls ``launch(holder, args,
+    kwargs)``: a *method* slot takes its holder (see :class:`_Holder`) first, a function slot passes
+    None. Trailing arguments the caller did not pass are trimmed only when the last one is missing
+    (one comparison on the common path).
     """
-    names = [f"a{i}" for i in range(total)]
-    params = [*names[:required], *(f"{name}=MISSING" for name in names[required:])]
+    params = [*names[:required], *(f"{name}={_OWN}MISSING" for name in names[required:])]
+    if method:
+        params.insert(0, f"{_OWN}self")
     args = f"({''.join(n + ', ' for n in names)})"
-    if total > required:
-        body = f"        args = {args}\n        if {names[-1]} is MISSING:\n            args = passed(args)\n"
-        args = "args"
+    if len(names) > required:
+        body = (
+            f"        {_OWN}args = {args}\n"
+            f"        if {names[-1]} is {_OWN}MISSING:\n"
+            f"            {_OWN}args = {_OWN}passed({_OWN}args)\n"
+        )
+        args = f"{_OWN}args"
     else:
         body = ""
+    holder = f"{_OWN}self" if method else "None"
     source = (
-        "def make(launch, passed, MISSING):\n"
-        f"    def slot({''.join(p + ', ' for p in params)}{'/, ' if params else ''}**kwargs):\n"
+        f"def make({_OWN}launch, {_OWN}passed, {_OWN}MISSING):\n"
+        f"    def slot({''.join(p + ', ' for p in params)}{'/, ' if params else ''}**{_OWN}kwargs):\n"
         f"{body}"
-        f"        return launch({args}, kwargs)\n"
+        f"        return {_OWN}launch({holder}, {args}, {_OWN}kwargs)\n"
         "    return slot\n"
     )
     namespace: dict[str, Any] = {}
@@ -95,43 +113,36 @@ def _slot_maker(required: int, total: int) -> Callable[..., Callable[..., Any]]:
     return cast("Callable[..., Callable[..., Any]]", namespace["make"])
 
 
-def _make_slot(
-    launch: Callable[[tuple[Any, ...], dict[str, Any]], asyncio.Task[T]], fn: Callable[..., Any]
-) -> Callable[..., asyncio.Task[T]]:
-    """A slot function shaped like *fn*'s positional parameters (``*args``: MAX_SIGNAL_ARGS optional)."""
-    limit = _positional_limit(fn)
-    total = MAX_SIGNAL_ARGS if limit is None else limit
-    maker = _slot_maker(min(_required_count(fn), total), total)
-    return cast("Callable[..., asyncio.Task[T]]", maker(launch, passed_arguments, MISSING))
+def _parameters(fn: Callable[..., Any], name: str) -> tuple[tuple[str, ...], int]:
+    """The names of the wrapper's positional parameters for *fn*, and how many are required.
 
+    *fn*'s own positional parameters (``*args`` adds optional ones up to :data:`MAX_SIGNAL_ARGS`);
+    generic names if its signature is opaque or its names cannot be used.
 
-def _required_count(fn: Callable[..., Any]) -> int:
-    """How many positional parameters of *fn* have no default (0 if its signature is opaque)."""
+    :raises TypeError: *fn* has a keyword-only parameter without a default (no signal can pass it).
+    """
+    generic = tuple(f"{_OWN}a{i}" for i in range(MAX_SIGNAL_ARGS))
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
-        return 0
-    return sum(
-        1
-        for parameter in signature.parameters.values()
-        if parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        and parameter.default is inspect.Parameter.empty
-    )
-
-
-def _positional_limit(fn: Callable[..., Any]) -> int | None:
-    """How many positional arguments *fn* accepts, or None if it takes ``*args`` (or is opaque)."""
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-    count = 0
+        return generic, 0
+    names: list[str] = []
+    required = 0
     for parameter in signature.parameters.values():
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default is inspect.Parameter.empty:
+            raise TypeError(
+                f"asyncslot({name}): its keyword-only parameter {parameter.name!r} has no default, and a "
+                "signal passes arguments by position only; give it a default or make it positional"
+            )
         if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
-            return None
-        if parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
-            count += 1
-    return count
+            names.extend(generic[len(names) :])
+        elif parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            names.append(parameter.name)
+            if parameter.default is inspect.Parameter.empty:
+                required = len(names)
+    if not all(n.isidentifier() and not keyword.iskeyword(n) and not n.startswith(_OWN) for n in names):
+        names = list(generic[: len(names)])
+    return tuple(names), required
 
 
 def _describe(fn: object) -> str:
@@ -141,31 +152,14 @@ def _describe(fn: object) -> str:
     return str(name) if name is not None else type(fn).__qualname__
 
 
-def _checked(fn: object) -> Callable[..., Coroutine[Any, Any, Any]]:
-    """*fn* if it is a coroutine function (or an object whose ``__call__`` is one), else TypeError."""
-    if callable(fn) and (
-        inspect.iscoroutinefunction(fn)
-        or inspect.iscoroutinefunction(inspect.getattr_static(type(fn), "__call__", None))
-    ):
-        return fn
-    raise TypeError(
-        f"asyncslot() needs a coroutine function (defined with `async def`), got {fn!r}; "
-        "connect a plain function to the signal directly"
-    )
+def _dressed(slot: Callable[..., Any], fn: object) -> Callable[..., Any]:
+    # __name__, __doc__, ... and __dict__, which holds what Slot()/pyqtSlot() recorded on fn.
+    functools.update_wrapper(slot, fn)  # type: ignore[arg-type]
+    return slot
 
 
-def _running_task_runner(name: str) -> Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]:
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        raise RuntimeError(f"asyncslot {name}: {_NO_LOOP}") from None
-    run_task = getattr(loop, "run_task", None)
-    if run_task is None:
-        raise RuntimeError(
-            f"asyncslot {name}: the running event loop is a {type(loop).__qualname__}, not a qtinter "
-            f"loop: {_NO_LOOP}"
-        )
-    return cast("Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]", run_task)
+# --------------------------------------------------------------------------------------------------
+# Starting the task
 
 
 #: The tasks of slots that have not finished. Qt drops whatever a slot returns, and asyncio only keeps
@@ -233,24 +227,21 @@ def _forwarder() -> Any:
 
 
 def _launcher(
-    fn: Callable[..., Coroutine[Any, Any, T]],
-    receiver: Callable[[], object] | None,
-    task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None,
-    name: str,
-) -> Callable[[tuple[Any, ...], dict[str, Any]], asyncio.Task[T]]:
-    """What a slot wrapper does when called: one Python frame on the common path.
+    fn: Callable[..., Any], task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]], name: str
+) -> Callable[[_Holder | None, tuple[Any, ...], dict[str, Any]], asyncio.Task[T]]:
+    """What a slot wrapper does when called, in one Python frame (the hot path of every emission).
 
-    *receiver* (a weak reference, for bound methods) gives the first argument of *fn*, or None when
-    the object is gone. The common path (a qtinter loop runs in this thread, no task factory, no
-    *task_runner*, Python 3.12+) creates the eager task directly, as ``run_task`` would:
-    ``Task(eager_start=True)`` suspends and restores a running task itself.
-
-    Called in another thread where no loop runs (PySide calls a plain-function slot in the
+    ``launch(holder, args, kwargs)`` runs ``fn(*args, **kwargs)`` with *task_runner*; for a method
+    slot, *holder* gives the receiver, passed first (when it is gone, nothing is called and the task
+    returned is a cancelled one, as a Qt connection to a dead receiver does nothing). With the
+    default runner (:func:`run_task`) the eager task is made here, around :func:`_guarded` instead
+    of with a done callback. Called in another thread where no loop runs (PySide calls a slot in the
     sender's thread), it forwards the call to the thread the wrapper was made in, as Qt delivers a
     signal to a receiver object in the receiver's thread, and returns None (no task exists yet).
     """
     home = threading.get_ident()
     forwarder = _forwarder()
+    eager = task_runner is run_task
 
     def report(task: asyncio.Task[T]) -> None:
         _running.discard(task)
@@ -263,32 +254,39 @@ def _launcher(
                 {"message": f"Unhandled exception in asyncslot {name}", "exception": exc, "task": task}
             )
 
-    def launch(args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Task[T]:
+    def launch(holder: _Holder | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Task[T]:
         loop = _get_running_loop()
-        if loop is None and get_ident() != home:
-            from ._signals import copy_arguments  # (_signals imports this module)
+        if loop is None:
+            if get_ident() != home:
+                from ._signals import copy_arguments  # (_signals imports this module)
 
-            forwarder.posted.emit(functools.partial(launch, copy_arguments(args), kwargs))
-            return None  # type: ignore[return-value]
-        target: Callable[..., Coroutine[Any, Any, Any]] = fn
-        if receiver is not None:
-            obj = receiver()
+                forwarder.posted.emit(functools.partial(launch, holder, copy_arguments(args), kwargs))
+                return None  # type: ignore[return-value]
+            if eager:
+                raise RuntimeError(
+                    f"asyncslot {name}: no event loop is running in this thread. Run the Qt application "
+                    "inside `with qtinter.using_asyncio_from_qt(): app.exec()`, or start asyncio with "
+                    "`asyncio.run(main(), loop_factory=qtinter.new_event_loop)`"
+                )
+        target = fn
+        if holder is not None:
+            obj = holder.ref()
             if obj is None:
-                # The receiver is gone: do nothing, as a Qt connection would; return a cancelled task.
                 target, args, kwargs = _receiver_gone, (), {}
             else:
                 args = (obj, *args)
-        if (
-            task_runner is None
-            and _EAGER_START
-            and isinstance(loop, QiBaseEventLoop)
-            and loop._task_factory is None  # type: ignore[attr-defined]
-        ):
-            coro = target(*args, **kwargs)  # a TypeError for bad arguments surfaces here, no task yet
-            guarded: Any = _guarded(coro, loop, report)
+        coro = target(*args, **kwargs)  # a TypeError for bad arguments surfaces here, no task yet
+        if type(coro) is not _CoroutineType and not asyncio.iscoroutine(coro):
+            raise TypeError(
+                f"asyncslot {name}: calling it returned {coro!r}, not a coroutine; asyncslot() runs "
+                "coroutine functions (async def) and callables that return a coroutine; connect a "
+                "plain function to the signal directly"
+            )
+        if eager:
+            guarded: Any = _guarded(coro, loop, report)  # type: ignore[arg-type]
             guarded.__qualname__ = getattr(coro, "__qualname__", guarded.__qualname__)
             try:
-                task: asyncio.Task[T] = _Task(guarded, loop=loop, eager_start=True)
+                task: asyncio.Task[T] = eager_task(loop, guarded)  # type: ignore[arg-type]
             except BaseException:
                 guarded.close()
                 coro.close()
@@ -296,10 +294,8 @@ def _launcher(
             if not task.done():
                 _running.add(task)  # _guarded removes it
             return task
-        runner = task_runner or _running_task_runner(name)
-        coro = target(*args, **kwargs)
         try:
-            task = runner(coro)
+            task = task_runner(coro)
         except BaseException:
             coro.close()
             raise
@@ -310,64 +306,131 @@ def _launcher(
     return launch
 
 
-def _function_slot(
-    fn: Callable[..., Coroutine[Any, Any, T]],
-    task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None,
-) -> Callable[..., asyncio.Task[T]]:
-    return _dressed(_make_slot(_launcher(fn, None, task_runner, _describe(fn)), fn), fn)
+# --------------------------------------------------------------------------------------------------
+# Bound methods: the wrapper is a bound method of a holder that lives as long as the receiver
+
+
+#: Holders whose wrapper is no longer referenced from outside, by id; each leaves when its receiver dies.
+_parked: dict[int, _Holder] = {}
+
+
+class _Holder:
+    """The ``self`` of a method slot's wrapper (see the module docstring).
+
+    ``ref()`` gives the receiver, or None once it is gone. ``obj`` keeps the receiver alive while the
+    wrapper is referenced from outside; when the holder is about to die, :meth:`__del__` parks it
+    instead (the finalizer runs once) and lets go of ``obj``.
+    """
+
+    def __init__(self, obj: object, name: str) -> None:
+        super().__init__()  # QObject.__init__ for the PyQt variant (see _method_slot)
+        self.obj: object = None
+        self.function: Callable[..., Any] | None = None
+        key = id(self)
+        try:
+            self.ref: Callable[[], object] = weakref.ref(obj, lambda _ref: _parked.pop(key, None))
+        except TypeError:
+            raise TypeError(
+                f"asyncslot({name}): a {type(obj).__qualname__} object cannot be weakly referenced, so "
+                "the slot could not let it go when it is no longer used; give its class a __weakref__ "
+                "slot (add '__weakref__' to __slots__), or wrap a function that holds it deliberately: "
+                "asyncslot(lambda *args: receiver.method(*args))"
+            ) from None
+        self.obj = obj
+        if isinstance(obj, QtCore.QObject):
+            # Deleting the C++ object ends Qt connections to its methods even while Python holds it.
+            me = weakref.ref(self)
+            obj.destroyed.connect(lambda *_: _receiver_deleted(me))
+
+    def __del__(self) -> None:
+        if self.obj is not None and self.ref() is not None:
+            _parked[id(self)] = self
+        self.obj = None
+
+
+def _receiver_deleted(holder_ref: weakref.ref[_Holder]) -> None:
+    holder = holder_ref()
+    if holder is not None:
+        holder.ref = lambda: None
+        holder.obj = None
+        _parked.pop(id(holder), None)
+
+
+def _decorated_for_pyqt(slot: Callable[..., Any]) -> bool:
+    """PyQt connects a ``pyqtSlot``-decorated method only as a slot of its ``QObject``'s class."""
+    return hasattr(slot, "__pyqtSignature__") and binding().startswith("PyQt")
 
 
 def _method_slot(
-    method: Any, task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None
+    method: Any, task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]]
 ) -> Callable[..., asyncio.Task[T]]:
-    fn = _checked(method.__func__)
-    try:
-        receiver: Callable[[], object] = weakref.ref(method.__self__)
-    except TypeError:  # no __weakref__ (a __slots__ class): it can only be held strongly
-        receiver = functools.partial(lambda obj: obj, method.__self__)
-    launch = _launcher(fn, receiver, task_runner, _describe(method))
-    # Dressed as fn, not as the method: its __wrapped__ would keep the receiver alive.
-    return _dressed(_make_slot(launch, method), fn)
+    name = _describe(method)
+    launch = _launcher(method.__func__, task_runner, name)
+    names, required = _parameters(method, name)
+    # Dressed as the function, not as the method: its __wrapped__ would keep the receiver alive.
+    slot = _dressed(_slot_maker(names, required, True)(launch, passed_arguments, MISSING), method.__func__)
+    if _decorated_for_pyqt(slot):
+        holder_class = type("AsyncSlot", (_Holder, QtCore.QObject), {"slot": slot})
+        return cast("Callable[..., asyncio.Task[T]]", holder_class(method.__self__, name).slot)
+    holder = _Holder(method.__self__, name)
+    # PyQt5 keeps a connected bound method's function without a reference of its own (a method's
+    # function normally lives in its class): the holder keeps it, or PyQt5 calls freed memory.
+    holder.function = slot
+    return cast("Callable[..., asyncio.Task[T]]", types.MethodType(slot, holder))
 
 
-def _dressed(slot: Callable[..., asyncio.Task[T]], fn: object) -> Callable[..., asyncio.Task[T]]:
-    # __name__, __doc__, ... and __dict__, which holds what Slot()/pyqtSlot() recorded on fn.
-    functools.update_wrapper(slot, fn)  # type: ignore[arg-type]
-    return slot
+# --------------------------------------------------------------------------------------------------
+# asyncslot
 
 
 def asyncslot(
     fn: Callable[..., Coroutine[Any, Any, T]],
     *,
-    task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] | None = None,
+    task_runner: Callable[[Coroutine[Any, Any, T]], asyncio.Task[T]] = run_task,
 ) -> Callable[..., asyncio.Task[T]]:
-    """Wrap the coroutine function *fn* so that it can be connected to a Qt signal.
+    """Wrap *fn* (a coroutine function, or any callable that returns a coroutine) as a Qt slot.
 
-    Calling the wrapper calls *fn* with the same arguments and runs the coroutine with the running
-    qtinter loop's :meth:`~QiBaseEventLoop.run_task`: the first step runs at once, the rest is
-    scheduled, and the task is returned. Pass *task_runner* (for example :func:`asyncio.ensure_future`)
-    to start the task differently. The wrapper takes the positional parameters *fn* takes (pass them
-    positionally), so a signal with more arguments gives it only those, as Qt does for any slot that
-    takes fewer arguments than its signal.
+    Calling the wrapper calls *fn* with the same arguments and passes the coroutine to
+    *task_runner*, which returns the task the wrapper returns. The default, :func:`run_task`, runs
+    the first step at once and schedules the rest; :func:`asyncio.ensure_future`, for one, only
+    schedules. The wrapper takes the positional parameters *fn* takes (pass them positionally), so a
+    signal with more arguments gives it only those, as Qt does for any slot that takes fewer
+    arguments than its signal.
 
-    *fn* may be a function, a bound method, a classmethod or staticmethod, a
-    :func:`functools.partial`, or be decorated with ``Slot``/``pyqtSlot``, before or after
-    ``asyncslot``. A bound method is held weakly, like Qt's own connections to methods: the wrapper
-    does not keep its object alive, and once the object is gone calling it does nothing (it returns a
-    task that is already cancelled).
+    *fn* may be an ``async def`` function, a bound method, a classmethod or staticmethod, a
+    :func:`functools.partial`, a lambda returning a coroutine, or be decorated with
+    ``Slot``/``pyqtSlot``, before or after ``asyncslot``. For a bound method ``obj.method``, the
+    wrapper is a bound method too: referencing it keeps ``obj`` alive; connected to a signal and
+    referenced nowhere else, it lives as long as ``obj`` and no longer, so the connection goes when
+    ``obj`` does (or when its C++ object is deleted, for a ``QObject``). Called after that, it does
+    nothing and returns a cancelled task.
 
     An exception that escapes the coroutine is passed to the loop's exception handler, naming the
     slot: never lost, and never raised into Qt (PyQt would abort the application). Cancellation is not
     reported.
 
-    :raises TypeError: *fn* is not a coroutine function; (when called) the arguments do not fit *fn*.
-    :raises RuntimeError: (when called) no qtinter loop is running in this thread.
+    :raises TypeError: *fn* or *task_runner* is not callable, *fn* has a keyword-only parameter
+        without a default, or *fn* is a bound method whose object cannot be weakly referenced;
+        (when called) the arguments do not fit *fn*, or *fn* did not return a coroutine.
+    :raises RuntimeError: (when called) no event loop is running in this thread.
     """
+    if not callable(task_runner):
+        raise TypeError(
+            f"asyncslot(task_runner=...) needs a callable that takes a coroutine and returns a task "
+            f"(such as qtinter.run_task, the default, or asyncio.ensure_future), got {task_runner!r}"
+        )
     target: object = fn  # may also be a staticmethod or classmethod object (decorator order)
-    if isinstance(target, staticmethod):
-        return cast("Callable[..., asyncio.Task[T]]", staticmethod(asyncslot(target.__func__)))
-    if isinstance(target, classmethod):
-        return cast("Callable[..., asyncio.Task[T]]", classmethod(asyncslot(target.__func__)))
-    if inspect.ismethod(target):
-        return _method_slot(target, task_runner)
-    return _function_slot(_checked(fn), task_runner)
+    if isinstance(target, (staticmethod, classmethod)):
+        wrapped = asyncslot(target.__func__, task_runner=task_runner)
+        return cast("Callable[..., asyncio.Task[T]]", type(target)(wrapped))
+    if not callable(target):
+        raise TypeError(
+            f"asyncslot() needs a coroutine function (defined with `async def`) or a callable that "
+            f"returns a coroutine, got {target!r}"
+        )
+    if inspect.ismethod(fn):
+        return _method_slot(fn, task_runner)
+    name = _describe(fn)
+    names, required = _parameters(fn, name)
+    launch = _launcher(fn, task_runner, name)
+    return _dressed(_slot_maker(names, required, False)(launch, passed_arguments, MISSING), fn)
