@@ -148,9 +148,15 @@ OUTSIDE: list[tuple[str, Callable[[], object], type, str]] = [
     ),
     (
         "qt-multisignal-not-signal",
-        lambda: qtinter.multisignal({"a": 42}),
+        lambda: qtinter.multisignal({42: "a"}),
         TypeError,
         "needs a bound Qt signal",
+    ),
+    (
+        "qt-multisignal-reversed",
+        lambda: qtinter.multisignal({"a": qt_api.QtCore.QTimer().timeout}),
+        TypeError,
+        "multisignal() takes {signal: tag, ...}, but the signals of this mapping are its values",
     ),
     (
         "qt-signalstream-not-signal",

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from interop_support import MODES, process_deferred_deletes, run, run_owner, signal_connected
+from loop_support import SCRIPT_PRELUDE, run_script
 from pytestqt.qt_compat import qt_api
 
 import qtinter
@@ -158,6 +159,65 @@ def test_cancelling_disconnects(mode: str) -> None:
     run(mode, main)
 
 
+@MODES
+def test_the_connection_is_made_by_the_call_not_by_the_first_await(mode: str) -> None:
+    async def main() -> Any:
+        emitter = Emitter()
+        waiting = qtinter.asyncsignal(emitter.one)
+        assert signal_connected(emitter, "one")
+        emitter.one.emit(3)  # before anyone awaits: not missed
+        return await waiting
+
+    assert run(mode, main) == 3
+
+
+@MODES
+def test_a_wait_that_is_never_awaited_disconnects_when_collected(mode: str) -> None:
+    async def main() -> None:
+        emitter = Emitter()
+        waiting = qtinter.asyncsignal(emitter.one)
+        assert signal_connected(emitter, "one")
+        waiting.close()  # dropped without being awaited
+        del waiting
+        gc.collect()
+        assert not signal_connected(emitter, "one")
+
+    run(mode, main)
+
+
+#: A sender deleted right after asyncsignal() was called, before the wait's first step: PyQt6
+#: crashed (SIGSEGV) on the first iteration or few when the connection was made by that step.
+DELETED_SENDER = """
+import gc
+app = QtCore.QCoreApplication([])
+
+async def main():
+    outcomes = set()
+    for _ in range(200):
+        timer = QtCore.QTimer()
+        waiting = asyncio.ensure_future(asyncio.wait_for(qtinter.asyncsignal(timer.timeout), 10))
+        del timer
+        gc.collect()
+        try:
+            await waiting
+            outcomes.add("emitted")
+        except qtinter.SenderDestroyedError:
+            outcomes.add("SenderDestroyedError")
+    print(sorted(outcomes))
+
+loop = qtinter.new_event_loop()
+loop.run_until_complete(main())
+loop.close()
+"""
+
+
+def test_a_sender_deleted_before_the_wait_starts_fails_the_wait_without_a_crash() -> None:
+    for _ in range(3):  # 200 deletions per process; the old code crashed in every process
+        result = run_script(SCRIPT_PRELUDE + DELETED_SENDER)
+        assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-2000:]}"
+        assert result.stdout.split("\n")[0] == "['SenderDestroyedError']", result.stdout
+
+
 def test_not_a_signal_is_a_type_error() -> None:
     async def main() -> None:
         with pytest.raises(TypeError, match="bound Qt signal"):
@@ -165,7 +225,7 @@ def test_not_a_signal_is_a_type_error() -> None:
         with pytest.raises(TypeError, match="bound Qt signal"):
             qtinter.asyncsignalstream("clicked")  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="bound Qt signal"):
-            qtinter.multisignal({"a": 1})  # type: ignore[dict-item]
+            qtinter.multisignal({"a": 1})
 
     run_owner(main)
 
@@ -334,11 +394,11 @@ def test_two_consumers_at_once_is_an_error(mode: str) -> None:
 
 
 @MODES
-def test_multisignal_tags_each_emission_with_its_key(mode: str) -> None:
+def test_multisignal_tags_each_emission_with_its_signals_tag(mode: str) -> None:
     async def main() -> list[Any]:
         a, b = Emitter(), Emitter()
         button = QtWidgets.QPushButton()
-        signals = qtinter.multisignal({"a": a.two, "b": b.none, "button": button.clicked})
+        signals = qtinter.multisignal({a.two: "a", b.none: "b", button.clicked: "button"})
         later(b.none.emit)
         first = await qtinter.asyncsignal(signals)
         got = [first]
@@ -360,18 +420,24 @@ def test_multisignal_tags_each_emission_with_its_key(mode: str) -> None:
     assert run(mode, main) == [("b", None), ("a", (1, "x")), ("button", checked), ("b", None)]
 
 
+def test_multisignal_refuses_a_mapping_of_tags_to_signals_with_the_fix() -> None:
+    emitter = Emitter()
+    with pytest.raises(TypeError, match=r"takes \{signal: tag, \.\.\.\}.*swap its keys and values"):
+        qtinter.multisignal({"a": emitter.one})
+
+
 @MODES
 def test_multisignal_connect_and_disconnect_slots(mode: str) -> None:
     async def main() -> list[Any]:
         a, b = Emitter(), Emitter()
-        signals = qtinter.multisignal({1: a.one, 2: b.one})
+        signals = qtinter.multisignal({a.one: 1, b.one: 2})
         calls: list[Any] = []
 
-        def slot(key: int, value: int) -> None:
-            calls.append((key, value))
+        def slot(tag: int, value: int) -> None:
+            calls.append((tag, value))
 
-        async def async_slot(key: int, value: int) -> None:
-            calls.append(("async", key, value))
+        async def async_slot(tag: int, value: int) -> None:
+            calls.append(("async", tag, value))
 
         signals.connect(slot)
         signals.connect(qtinter.asyncslot(async_slot))
@@ -390,25 +456,27 @@ def test_multisignal_connect_and_disconnect_slots(mode: str) -> None:
 
 @MODES
 def test_multisignal_fails_only_when_every_sender_is_gone(mode: str) -> None:
+    """Waits for events only: each sender's death is observed through a probe that fails with it."""
+
     async def main() -> Any:
         a, b = Emitter(), Emitter()
-        signals = qtinter.multisignal({"a": a.one, "b": b.one})
-        waiting = asyncio.ensure_future(qtinter.asyncsignal(signals))
-        await asyncio.sleep(0)
+        signals = qtinter.multisignal({a.one: "a", b.one: "b"})
+        waiting = qtinter.asyncsignal(signals)
+        a_gone = qtinter.asyncsignal(a.one)  # fails once a's death has been noticed
         del a
         gc.collect()
         process_deferred_deletes()
-        await asyncio.sleep(0.01)
-        assert not waiting.done()
-        later(b.one.emit, 5)
-        assert await asyncio.wait_for(waiting, 10) == ("b", 5)
+        with pytest.raises(qtinter.SenderDestroyedError):
+            await asyncio.wait_for(a_gone, 10)
+        b.one.emit(5)  # the multisignal was not failed by a's death: it delivers b's emission
+        assert await waiting == ("b", 5)
 
         # The same multisignal, awaited again after a sender died (PyQt must not touch its signal).
+        waiting = qtinter.asyncsignal(signals)
         later(b.one.emit, 6)
-        assert await asyncio.wait_for(qtinter.asyncsignal(signals), 10) == ("b", 6)
+        assert await asyncio.wait_for(waiting, 10) == ("b", 6)
 
-        waiting = asyncio.ensure_future(qtinter.asyncsignal(signals))
-        await asyncio.sleep(0)
+        waiting = qtinter.asyncsignal(signals)
         del b
         gc.collect()
         process_deferred_deletes()

@@ -20,13 +20,14 @@ import functools
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Hashable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, Protocol, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from ._bindings import QtCore
 from ._slots import MISSING, passed_arguments
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
     from types import TracebackType
 
 __all__ = [
@@ -38,8 +39,7 @@ __all__ = [
     "multisignal",
 ]
 
-K = TypeVar("K", bound=Hashable)
-P = ParamSpec("P")
+K = TypeVar("K")
 
 Overflow = Literal["drop-oldest", "error"]
 
@@ -186,10 +186,14 @@ class _SignalLink(_Link):
                 pass
 
 
+def _is_signal(signal: object) -> bool:
+    return isinstance(signal, multisignal) or (
+        callable(getattr(signal, "connect", None)) and callable(getattr(signal, "disconnect", None))
+    )
+
+
 def _check_signal(signal: object, who: str) -> None:
-    if isinstance(signal, multisignal):
-        return
-    if not callable(getattr(signal, "connect", None)) or not callable(getattr(signal, "disconnect", None)):
+    if not _is_signal(signal):
         raise TypeError(
             f"{who}() needs a bound Qt signal (such as button.clicked) or a qtinter.multisignal, "
             f"got {signal!r}"
@@ -213,65 +217,111 @@ def _destroyed_error(description: str) -> SenderDestroyedError:
     return SenderDestroyedError(f"the sender of {description} was destroyed while waiting for the signal")
 
 
-def _in_thread_of(loop: asyncio.AbstractEventLoop) -> Callable[[Callable[P, None]], Callable[P, None]]:
-    """Run the decorated callback in *loop*'s thread (now if already there).
-
-    PySide calls a slot function in the thread of the signal's sender, which may be a worker thread,
-    and destroys a sender in whatever thread deletes it; futures only work in their loop's thread.
-    """
-    thread = threading.get_ident()
-
-    def decorate(callback: Callable[P, None]) -> Callable[P, None]:
-        @functools.wraps(callback)
-        def in_thread(*args: P.args, **kwargs: P.kwargs) -> None:
-            if threading.get_ident() == thread:
-                callback(*args, **kwargs)
-                return
-            try:
-                loop.call_soon_threadsafe(functools.partial(callback, *args, **kwargs))
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                pass
-
-        return in_thread
-
-    return decorate
-
-
 # --------------------------------------------------------------------------------------------------
 # asyncsignal
 
 
-async def asyncsignal(signal: SignalLike) -> Any:
-    """Wait for the next emission of *signal* and return its arguments.
+class _SignalWait:
+    """One :func:`asyncsignal` call: connected when made, settled by the first emission (or the
+    sender's destruction), awaited through :meth:`wait`.
 
-    The result is None for a signal without arguments, the argument itself for one, and a tuple for
-    several. Qt value types (see :data:`COPIED_TYPES`) are copied, so they stay valid after the
-    emission. Cancelling the wait disconnects from the signal.
+    The relay reaches it through a weak reference, so a wait that is never awaited (its coroutine
+    dropped) disconnects when it is collected. The relay may run in another thread (PySide calls it
+    in the sender's): the outcome is then handed to the awaiting loop's thread.
+    """
 
-    :raises TypeError: *signal* is not a bound signal.
-    :raises SenderDestroyedError: the object owning the signal was destroyed before it emitted.
+    __slots__ = ("__weakref__", "_future", "_link", "_lock", "_outcome", "_thread")
+
+    def __init__(self, signal: SignalLike) -> None:
+        description = _describe(signal)  # now: the sender may be gone by the time anyone awaits
+        self._lock = threading.Lock()
+        self._outcome: tuple[bool, Any] | None = None  # (True, value) or (False, exception)
+        self._future: asyncio.Future[Any] | None = None
+        self._thread = threading.get_ident()  # where the result is delivered (the awaiter's, later)
+        self._link: _Link | None = None
+        me = weakref.ref(self)
+        link = _link(
+            signal,
+            lambda args: _settle(me, (True, _unpack(args))),
+            lambda: _settle(me, (False, _destroyed_error(description))),
+        )
+        self._link = link
+        if self.settled():  # while connecting: a multisignal whose senders are all gone
+            link.close()
+
+    def settled(self) -> bool:
+        return self._outcome is not None
+
+    def settle(self, outcome: tuple[bool, Any]) -> None:
+        with self._lock:
+            if self._outcome is not None:
+                return  # only the first emission counts
+            self._outcome = outcome
+            future = self._future
+        if threading.get_ident() == self._thread:
+            if self._link is not None:
+                self._link.close()
+            self._deliver()
+        elif future is not None:
+            try:
+                future.get_loop().call_soon_threadsafe(self._deliver)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+        # else: not awaited yet; wait() finds the outcome.
+
+    def _deliver(self) -> None:
+        future, outcome = self._future, self._outcome
+        if future is not None and outcome is not None and not future.done():
+            if outcome[0]:
+                future.set_result(outcome[1])
+            else:
+                future.set_exception(outcome[1])
+
+    async def wait(self) -> Any:
+        try:
+            with self._lock:
+                outcome = self._outcome
+                if outcome is None:
+                    self._future = asyncio.get_running_loop().create_future()
+                    self._thread = threading.get_ident()
+            if outcome is None:
+                assert self._future is not None
+                return await self._future
+            if outcome[0]:
+                return outcome[1]
+            raise outcome[1]
+        finally:
+            if self._link is not None:
+                self._link.close()
+
+    def __del__(self) -> None:
+        link = getattr(self, "_link", None)
+        if link is not None and not sys.is_finalizing():
+            link.close()
+
+
+def _settle(wait_ref: weakref.ref[_SignalWait], outcome: tuple[bool, Any]) -> None:
+    wait = wait_ref()
+    if wait is not None:
+        wait.settle(outcome)
+
+
+def asyncsignal(signal: SignalLike) -> Coroutine[Any, Any, Any]:
+    """Connect to *signal* now and return a coroutine that waits for its next emission.
+
+    The coroutine returns the emission's arguments: None for a signal without arguments, the
+    argument itself for one, and a tuple for several. The connection is made by this call, so an
+    emission that happens before the coroutine is awaited is not missed, and a sender destroyed
+    meanwhile is noticed. Qt value types (see :data:`COPIED_TYPES`) are copied, so they stay valid
+    after the emission. After the first emission, or when the wait is cancelled, it disconnects; a
+    coroutine that is never awaited disconnects when it is garbage collected.
+
+    :raises TypeError: *signal* is not a bound signal (raised by this call).
+    :raises SenderDestroyedError: (awaited) the object owning the signal was destroyed before it
+        emitted.
     """
     _check_signal(signal, "asyncsignal")
-    description = _describe(signal)
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
-
-    @_in_thread_of(loop)
-    def on_emit(args: tuple[Any, ...]) -> None:
-        if not future.done():
-            future.set_result(_unpack(args))
-        link.close()
-
-    @_in_thread_of(loop)
-    def on_destroyed() -> None:
-        if not future.done():
-            future.set_exception(_destroyed_error(description))
-
-    link = _link(signal, on_emit, on_destroyed)
-    try:
-        return await future
-    finally:
-        link.close()
+    return _SignalWait(signal).wait()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -455,10 +505,10 @@ class _Subscription(_Link):
             hub._unsubscribe(self)
 
 
-def _hub_emit(hub_ref: weakref.ref[multisignal[Any]], key: object, args: tuple[Any, ...]) -> None:
+def _hub_emit(hub_ref: weakref.ref[multisignal[Any]], tag: object, args: tuple[Any, ...]) -> None:
     hub = hub_ref()
     if hub is not None:
-        hub._dispatch((key, _unpack(args)))
+        hub._dispatch((tag, _unpack(args)))
 
 
 def _hub_sender_destroyed(hub_ref: weakref.ref[multisignal[Any]]) -> None:
@@ -468,36 +518,44 @@ def _hub_sender_destroyed(hub_ref: weakref.ref[multisignal[Any]]) -> None:
 
 
 class multisignal(Generic[K]):
-    """Several signals seen as one, each emission tagged by its key.
+    """Several signals seen as one, each emission tagged with the value its signal maps to.
 
-    ``multisignal({"ok": ok.clicked, "text": edit.textChanged})`` emits ``(key, value)``, where
+    ``multisignal({ok.clicked: "ok", edit.textChanged: "text"})`` emits ``(tag, value)``, where
     *value* follows :func:`asyncsignal`'s convention. Await it with :func:`asyncsignal` or iterate it
-    with :func:`asyncsignalstream`, or :meth:`connect` a slot ``slot(key, value)`` and
+    with :func:`asyncsignalstream`, or :meth:`connect` a slot ``slot(tag, value)`` and
     :meth:`disconnect` it later. Waiting on it raises :class:`SenderDestroyedError` only once every
     sender is gone.
 
     It connects to every signal once, when it is created, and disconnects when it is garbage
     collected, so it may be kept and awaited again and again, even after some senders died.
+
+    :raises TypeError: *signal_map* is not a mapping whose keys are bound signals (a mapping of tags
+        to signals is refused with a hint to swap them).
     """
 
-    def __init__(self, signal_map: Mapping[K, SignalLike]) -> None:
+    def __init__(self, signal_map: Mapping[Any, K]) -> None:
         self._links: list[_Link] = []
         if not isinstance(signal_map, Mapping):
-            raise TypeError(f"multisignal() needs a mapping of keys to signals, got {signal_map!r}")
-        for signal in signal_map.values():
+            raise TypeError(f"multisignal() needs a mapping of signals to tags, got {signal_map!r}")
+        if signal_map and not any(map(_is_signal, signal_map)) and all(map(_is_signal, signal_map.values())):
+            raise TypeError(
+                "multisignal() takes {signal: tag, ...}, but the signals of this mapping are its values: "
+                "swap its keys and values, e.g. multisignal({signal: tag for tag, signal in mapping.items()})"
+            )
+        for signal in signal_map:
             _check_signal(signal, "multisignal")
-        entries = ", ".join(f"{key!r}: {_describe(signal)}" for key, signal in signal_map.items())
+        entries = ", ".join(f"{_describe(signal)}: {tag!r}" for signal, tag in signal_map.items())
         self._description = f"multisignal({{{entries}}})"
         self._subscribers: list[_Subscription] = []
         self._slots: list[tuple[Callable[[K, Any], object], _Subscription]] = []
         self._alive = len(signal_map)
         hub_ref = weakref.ref(self)  # the bindings hold the relays: they must not keep this alive
         try:
-            for key, signal in signal_map.items():
+            for signal, tag in signal_map.items():
                 self._links.append(
                     _link(
                         signal,
-                        functools.partial(_hub_emit, hub_ref, key),
+                        functools.partial(_hub_emit, hub_ref, tag),
                         functools.partial(_hub_sender_destroyed, hub_ref),
                     )
                 )
@@ -546,7 +604,7 @@ class multisignal(Generic[K]):
 
     # -- the signal-like API ----------------------------------------------------------------------------
     def connect(self, slot: Callable[[K, Any], object], /) -> None:
-        """Call ``slot(key, value)`` on every emission of any of the signals."""
+        """Call ``slot(tag, value)`` on every emission of any of the signals."""
         if not callable(slot):
             raise TypeError(f"multisignal.connect() needs a callable, got {slot!r}")
         subscription = self._link(lambda tagged: slot(*tagged), lambda: None)
