@@ -1,7 +1,9 @@
 """The interop examples (packages/qtinter/examples) and the code of docs/qtinter/interop.md run.
 
 Each runs in a subprocess, offscreen, with the binding of this test session, and must exit 0
-without a traceback or an unhandled-error report on stderr.
+without a traceback or an unhandled-error report on stderr, printing what it promises: the
+``EXPECTED`` lines for the examples, and for the doc's blocks exactly the lines their
+``print(...)  # ...`` comments name.
 """
 
 from __future__ import annotations
@@ -68,12 +70,23 @@ def test_the_doc_page_has_runnable_examples() -> None:
     assert len(_doc_blocks()) >= 7
 
 
+#: ``print(...)  # what it prints``: the output each doc example promises.
+PRINTED = re.compile(r"^\s*print\(.*\)\s+# (.+)$", re.MULTILINE)
+
+
+@PYSIDE2
+def test_every_doc_example_says_what_it_prints() -> None:
+    assert all(PRINTED.findall(code) for code in _doc_blocks())
+
+
 @PYSIDE2
 @pytest.mark.parametrize("index", range(len(_doc_blocks())))
-def test_doc_example_runs(index: int, tmp_path: Path) -> None:
+def test_doc_example_runs_and_prints_what_it_says(index: int, tmp_path: Path) -> None:
     code = _doc_blocks()[index]
     if "loop_factory=" in code and sys.version_info < (3, 12):
         pytest.skip("asyncio.run(loop_factory=...) needs Python 3.12")
     script = tmp_path / f"interop_doc_{index}.py"
     script.write_text(code.replace("PyQt6", __binding__))
-    _check(_run([sys.executable, str(script)], cwd=tmp_path))
+    result = _run([sys.executable, str(script)], cwd=tmp_path)
+    _check(result)
+    assert result.stdout.splitlines() == PRINTED.findall(code)
