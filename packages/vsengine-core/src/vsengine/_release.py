@@ -102,7 +102,10 @@ class PendingRelease:
 
     def release(self) -> None:
         """Destroy the environment now."""
-        self.api.destroy_environment(self.data)
+        # VapourSynth runs the core's on-destroy callbacks in this environment: the inline section
+        # keeps that switch on this thread (a GlobalStore would show it to every thread).
+        with self.managed.inline(self.data):
+            self.api.destroy_environment(self.data)
         _logger.debug("Released the core of %s.", self.name)
 
 
