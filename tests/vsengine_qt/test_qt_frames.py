@@ -619,6 +619,38 @@ def test_play_shows_every_frame_or_drops_late_ones(env: ManagedEnvironment) -> N
     assert drop == ([0, 3, 4, 5, 6, 7], [1, 2])
 
 
+def test_play_catch_up_shows_every_frame_on_the_timeline(env: ManagedEnvironment) -> None:
+    """After a late frame, "every" keeps the spacing after it (later and later); "catch_up" shows the
+    frames that are due at once and is back on the clip's timeline (what a clock that waited for the
+    late frame needs: the previewer's audio)."""
+    clip = vs.core.std.BlankClip(
+        width=16, height=16, format=vs.GRAY8, length=8, fpsnum=8, fpsden=1
+    )  # binary-exact times
+
+    async def play(policy: str) -> list[list[int]]:
+        clock = ManualClock()
+        stream = FrameStream(clip, prefetch=8, clock=clock)
+        got: list[int] = []
+        stream.frameReady.connect(lambda n, value, seconds: got.append(n))
+        stream.play(0, policy=policy)  # type: ignore[arg-type]
+        await frames_ready(stream, 7)
+        clock.jump(0.4375)  # the clock was held for 3.5 frame durations
+        seen = [list(got)]
+        clock.advance(0.0625)  # t = 0.5: frame 4 is due
+        seen.append(list(got))
+        clock.advance(10)
+        seen.append(list(got))
+        stream.close()
+        return seen
+
+    async def main() -> list[list[list[int]]]:
+        return [await play("every"), await play("catch_up")]
+
+    every, catch_up = run(main())
+    assert every == [[0, 1], [0, 1], list(range(8))]  # frame 2 is due 1/8 s after 1 was shown late
+    assert catch_up == [[0, 1, 2, 3], [0, 1, 2, 3, 4], list(range(8))]
+
+
 def test_play_follows_frame_durations_of_a_variable_frame_rate_clip(env: ManagedEnvironment) -> None:
     blank = vs.core.std.BlankClip(width=16, height=16, format=vs.GRAY8, length=4, fpsnum=0, fpsden=1)
     # Frame n lasts (n + 1) / 10 s.

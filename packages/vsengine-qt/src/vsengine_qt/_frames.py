@@ -24,7 +24,7 @@ import operator
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, cast
 
 import vapoursynth as vs
 
@@ -103,6 +103,17 @@ def _check_nodes(node: object) -> tuple[vs.VideoNode, ...]:
             raise ValueError("a bundle needs at least one node, got an empty sequence")
         return tuple(_check_node(each) for each in node)
     return (_check_node(node),)
+
+
+def _check_transforms(transform: object, count: int) -> tuple[Callable[[Any], Any] | None, ...]:
+    """One transform for every node, or a sequence with one (or None) per node of a bundle."""
+    if isinstance(transform, (list, tuple)):
+        if len(transform) != count:
+            raise ValueError(
+                f"got {len(transform)} transforms for a bundle of {count} nodes: give one per node"
+            )
+        return tuple(transform)
+    return (transform,) * count  # type: ignore[return-value]
 
 
 def _qt_runs_here(loop: asyncio.AbstractEventLoop) -> bool:
@@ -196,7 +207,9 @@ class FramePump:
 
     ``node`` may be a sequence of nodes: each frame number is then requested from every node and
     delivered once all of them are there, as a tuple of values in the order of the nodes (a clip and
-    its alpha, several outputs kept in step). The range ends with the shortest node.
+    its alpha, several outputs kept in step). The range ends with the shortest node. ``transform``
+    may then be a sequence too: one transform (or None) per node. ``node`` may also be an audio
+    node: its frames (3,072 samples each) are delivered like video frames, with :meth:`seek`.
 
     Two limits keep it busy and bounded: at most ``prefetch`` frame numbers are requested and not yet
     drained to the pump's thread, and at most ``backlog`` (default ``2 * prefetch``) are requested and
@@ -213,20 +226,23 @@ class FramePump:
 
     def __init__(
         self,
-        node: vs.VideoNode | Sequence[vs.VideoNode],
+        node: vs.VideoNode | Sequence[vs.VideoNode] | vs.AudioNode,
         deliver: Callable[[int, Any, float], None],
         fail: Callable[[int, BaseException], None],
         done: Callable[[], None],
         *,
         prefetch: int | None = None,
         backlog: int | None = None,
-        transform: Callable[[vs.VideoFrame], Any] | None = None,
+        transform: Callable[[Any], Any] | Sequence[Callable[[Any], Any] | None] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         auto_release: bool = True,
         drop: Callable[[int], None] = _no_drop,
         clock: Clock | None = None,
     ) -> None:
-        self._nodes = _check_nodes(node)
+        # An audio node (alone) is pumped like video (the same calls: num_frames, get_frame_async);
+        # its frames hold 3,072 samples each.
+        self._audio = isinstance(node, vs.AudioNode)
+        self._nodes = cast("tuple[vs.VideoNode]", (node,)) if self._audio else _check_nodes(node)
         self._num_frames = min(each.num_frames for each in self._nodes)
         prefetch = default_prefetch() if prefetch is None else _frame_number(prefetch, "prefetch")
         if prefetch < 1:
@@ -240,7 +256,7 @@ class FramePump:
         self._fail = fail
         self._done = done
         self._drop = drop
-        self._transform = transform
+        self._transforms = _check_transforms(transform, len(self._nodes))
         self._auto_release = auto_release
         self._clock = clock
         if loop is None:
@@ -357,12 +373,16 @@ class FramePump:
         ``start`` defaults to the current position. ``fps`` overrides the clip's rate; a clip of
         variable frame rate (``fps`` 0) is paced by each frame's ``_DurationNum/_DurationDen``.
         ``speed`` scales the rate. ``policy="every"`` shows every frame (a late one is shown at once
-        and the next keep their spacing after it); ``policy="drop"`` keeps to the clip's timeline and
+        and the next keep their spacing after it); ``policy="catch_up"`` shows every frame on the
+        clip's timeline (after a late one, the next are shown at once until playback is on time
+        again); ``policy="drop"`` keeps to the clip's timeline and
         drops (``drop(n)``) a frame whose whole display time has passed when it could be shown.
         """
         self._check_thread("play")
-        if policy not in ("every", "drop"):
-            raise ValueError(f"policy must be 'every' or 'drop', got {policy!r}")
+        if self._audio:
+            raise TypeError("play() paces video frames: an audio node is delivered with seek()")
+        if policy not in ("every", "drop", "catch_up"):
+            raise ValueError(f"policy must be 'every', 'drop' or 'catch_up', got {policy!r}")
         if not (isinstance(speed, (int, float)) and speed > 0):
             raise ValueError(f"speed must be a positive number, got {speed!r}")
         pacing = Pacing(
@@ -465,7 +485,7 @@ class FramePump:
 
     def _request(self, n: int, generation: int, read_duration: bool) -> None:
         requested = time.perf_counter()
-        transform = self._transform
+        transform = self._transforms[0]
         mailbox = self._mailbox  # not self: see _Mailbox
 
         def completed(frame: vs.VideoFrame | None, error: BaseException | None) -> None:
@@ -479,7 +499,7 @@ class FramePump:
                     duration = _duration_of_frame(frame)
                 if transform is not None:
                     try:
-                        value = transform(frame)  # type: ignore[arg-type]
+                        value = transform(frame)
                     except BaseException as exc:
                         value, error = None, exc
             mailbox.inbox.append((generation, n, value, error, time.perf_counter() - requested, duration))
@@ -491,13 +511,15 @@ class FramePump:
 
     def _request_bundle(self, n: int, generation: int, read_duration: bool) -> None:
         requested = time.perf_counter()
-        transform = self._transform
         mailbox = self._mailbox
 
-        for index, node in enumerate(self._nodes):
+        for index, (node, transform) in enumerate(zip(self._nodes, self._transforms, strict=True)):
 
             def completed(
-                frame: vs.VideoFrame | None, error: BaseException | None, index: int = index
+                frame: vs.VideoFrame | None,
+                error: BaseException | None,
+                index: int = index,
+                transform: Callable[[Any], Any] | None = transform,
             ) -> None:
                 if generation != mailbox.generation:
                     return
@@ -508,7 +530,7 @@ class FramePump:
                         duration = _duration_of_frame(frame)
                     if transform is not None:
                         try:
-                            value = transform(frame)  # type: ignore[arg-type]
+                            value = transform(frame)
                         except BaseException as exc:
                             value, error = None, exc
                 # The value slot carries (part index, value); the drain puts the parts together.
@@ -629,7 +651,7 @@ class FramePump:
                     self._fail(n, exc)
                 else:
                     late = due + duration <= now and pacing.policy == "drop" and n + 1 < self._end
-                    pacing.due = (due if pacing.policy == "drop" else max(due, now)) + duration
+                    pacing.due = (max(due, now) if pacing.policy == "every" else due) + duration
                     if late:
                         self._unreleased -= 1
                         self._drop(n)
@@ -677,7 +699,8 @@ class FrameStream(QtCore.QObject):
     """Frames of a node delivered to widget code as Qt signals, in order, on the stream's thread.
 
     ``frameReady(n, value, seconds)`` carries each frame (or what ``transform`` made of it, e.g. a
-    QImage from :func:`vsengine_qt.frame_to_qimage`; for a bundle of nodes, a tuple of them),
+    QImage from :func:`vsengine_qt.frame_to_qimage`; for a bundle of nodes, a tuple of them, and
+    ``transform`` may be a sequence with one transform, or None, per node),
     ``frameFailed(n, error)`` a frame that failed to render, ``frameDropped(n)`` a frame that paced
     playback skipped to keep time, and ``finished()`` follows the last frame of the range.
     :meth:`seek` delivers as fast as the frames come, :meth:`play` at the clip's rate; frames of the
@@ -703,13 +726,16 @@ class FrameStream(QtCore.QObject):
         *,
         prefetch: int | None = None,
         backlog: int | None = None,
-        transform: Callable[[vs.VideoFrame], Any] | None = None,
+        transform: Callable[[vs.VideoFrame], Any]
+        | Sequence[Callable[[vs.VideoFrame], Any] | None]
+        | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         parent: QtCore.QObject | None = None,
         auto_release: bool = True,
         clock: Clock | None = None,
     ) -> None:
         super().__init__(parent)
+        _check_nodes(node)  # video only here (the pump also takes audio)
         self._pump = FramePump(
             node,
             self.frameReady.emit,
@@ -759,7 +785,8 @@ class FrameStream(QtCore.QObject):
 
         See :meth:`FramePump.play`: ``fps`` overrides the rate (a VFR clip follows each frame's
         ``_DurationNum/_DurationDen``), ``speed`` scales it, ``policy`` is ``"every"`` (show every
-        frame) or ``"drop"`` (keep time: ``frameDropped(n)`` for a frame that is too late).
+        frame), ``"catch_up"`` (every frame, on the timeline) or ``"drop"`` (keep time:
+        ``frameDropped(n)`` for a frame that is too late).
         """
         self._pump.play(start, end, fps=fps, speed=speed, policy=policy)
 

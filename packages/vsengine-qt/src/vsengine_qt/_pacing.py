@@ -26,7 +26,10 @@ __all__ = ["Clock", "ManualClock", "Pacing", "QtClock"]
 
 #: ``"every"``: show every frame; when one is late, the next ones keep their spacing after it.
 #: ``"drop"``: keep to the clip's timeline; a frame whose whole display time has passed is dropped.
-type Policy = Literal["every", "drop"]
+#: ``"catch_up"``: show every frame, on the clip's timeline: a late frame is shown at once and so are
+#: the next ones until playback is back on time (for a clock that waits for late frames, e.g. audio
+#: held back by the video).
+type Policy = Literal["every", "drop", "catch_up"]
 
 
 class Clock(Protocol):
