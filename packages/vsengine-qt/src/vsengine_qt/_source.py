@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import vapoursynth as vs
 
 from vsengine.vpy import DEFAULT_MODULE, Script, load_script
+from vsengine_qt._audio import float_audio
 from vsengine_qt._image import qimage_node
 from vsengine_qt._testclip import builtin_clip
 
@@ -46,6 +47,7 @@ class Source:
         self.files = files
         self._outputs = dict(outputs)
         self._images: dict[int, vs.VideoNode] = {}
+        self._audio: dict[int, vs.AudioNode] = {}
         self._script = script
         self._disposed = False
         self.output = -1
@@ -83,6 +85,29 @@ class Source:
                 image = self._images[index] = qimage_node(node)
         return image
 
+    def compare_image_node(self, index: int) -> vs.VideoNode:
+        """Video output ``index`` converted for QImages with exactly as many frames as the chosen
+        output (cut, or its last frame repeated): it is delivered in step with it, frame by frame."""
+        image = self.image_node_of(index)
+        length = self.num_frames
+        if image.num_frames == length:
+            return image
+        with self.environment.use():
+            if image.num_frames > length:
+                return image[:length]
+            return image + image[-1] * (length - image.num_frames)
+
+    def audio_node(self, index: int) -> vs.AudioNode:
+        """Audio output ``index`` as 32-bit float samples (made once per output)."""
+        node = self._outputs.get(index)
+        if not isinstance(node, vs.AudioNode):
+            raise TypeError(f"output {index} of {self.name} is not audio")
+        converted = self._audio.get(index)
+        if converted is None:
+            with self.environment.use():
+                converted = self._audio[index] = float_audio(node)
+        return converted
+
     def select(self, index: int) -> None:
         """Make video output ``index`` the one :attr:`node` and :attr:`image_node` stand for."""
         self.node = self.video(index)
@@ -112,6 +137,7 @@ class Source:
         del self.node, self.image_node
         self._outputs.clear()
         self._images.clear()
+        self._audio.clear()
         script, self._script = self._script, None
         try:
             _dispose_script(script)

@@ -3,13 +3,13 @@
 The parts live in their own modules: the frame widget (:mod:`._view`: zoom, pan, wipe, the pixel
 under the cursor), times (:mod:`._timeline`), what is shown about frames (:mod:`._inspect`,
 :mod:`._panels`), the shortcut table (:mod:`._help`), snapshots (:mod:`._snapshot`), watching files
-(:mod:`._watch`) and the state kept between runs (:mod:`._settings`). This module puts them together.
+(:mod:`._watch`), the state kept between runs (:mod:`._settings`) and audio (:mod:`._audio`, the
+controls in :mod:`._panels`). This module puts them together.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import traceback
 from fractions import Fraction
 from pathlib import Path
@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 import vapoursynth as vs
 
 from vsengine.vpy import ExecutionError
+from vsengine_qt._audio import AudioClock, AudioPlayer, AudioUnavailable
 from vsengine_qt._frames import FrameIterator, FrameStream
 from vsengine_qt._help import SHORTCUTS, ShortcutHelp
 from vsengine_qt._image import frame_to_qimage
 from vsengine_qt._inspect import clip_info, format_props, format_value, pixel_value
-from vsengine_qt._panels import InfoPanel
+from vsengine_qt._panels import AudioControls, InfoPanel
 from vsengine_qt._qt import QtCore, QtGui, QtWidgets, Signal
 from vsengine_qt._settings import ScriptState, StateFile
 from vsengine_qt._snapshot import copy_snapshot, save_snapshot, snapshot_name
@@ -33,9 +34,10 @@ from vsengine_qt._watch import ScriptWatcher
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from vsengine.policy import Policy
+    from vsengine_qt._pacing import Policy as PlaybackPolicy
 
 __all__ = ["FrameView", "PreviewWindow", "describe_error"]
 
@@ -47,6 +49,10 @@ _NoFocus = QtCore.Qt.FocusPolicy.NoFocus
 #: (late frames are skipped).
 EVERY_FRAME = "every frame"
 KEEP_TIME = "keep time"
+#: In "every frame" playback with audio, how far (seconds) the audio may run beyond the end of the
+#: frames shown before it waits for the next one. More than the audio device's own buffering (about
+#: 0.1-0.2 s with Qt and PulseAudio), so that sound on time never runs dry.
+AUDIO_SLACK = 0.25
 
 
 def describe_error(error: BaseException) -> str:
@@ -101,7 +107,9 @@ class PreviewWindow(QtWidgets.QWidget):
     runs again when it or a local module it imports changes on disk. With ``state_file`` (a JSON
     file, see :class:`vsengine_qt._settings.StateFile`) the output, frame and zoom are remembered per
     script; ``output=None`` then starts on the remembered output. Call :meth:`reload` (F5) to run the
-    script again in a new environment; the old one is disposed first. F1 lists the shortcuts.
+    script again in a new environment; the old one is disposed first. F1 lists the shortcuts. An
+    audio output plays with the video (:meth:`select_audio`, :meth:`set_volume`,
+    :meth:`set_muted`); where it cannot, :attr:`audio_status` says why.
 
     Signals: ``loaded()`` after a successful load, ``failed(str)`` with the text shown for an error,
     ``frameShown(int)`` after each frame is put on screen, ``outputChanged(int)`` when another
@@ -149,11 +157,21 @@ class PreviewWindow(QtWidgets.QWidget):
             ) from None
         self._source: Source | None = None
         self._timeline: Timeline | None = None
-        self._still: FrameStream | None = None  # the frame on screen while not playing
-        self._inspect: FrameStream | None = None  # the output's own frame: properties, pixel values
-        self._compare_stream: FrameStream | None = None  # the compared output's frame (wipe view)
+        # The output's frames, one bundle per frame number: the image, the frame in its own format
+        # (properties, pixel values) and, in the wipe view, the compared output's image. Seeking
+        # asks it for one frame; playback paces it by the clock (the audio's, while audio plays).
+        self._stream: FrameStream | None = None
         self._frame: vs.VideoFrame | None = None  # the output's frame on screen (source format)
-        self._play_task: asyncio.Task[None] | None = None
+        self._playing = False
+        self._clock = AudioClock()
+        self._audio: AudioPlayer | None = None
+        self._audio_output: int | None = None  # the audio output played with the video
+        self._audio_pending = False  # start the audio with the next frame shown (playback's first)
+        self._audio_held = 0.0  # seconds of the clip shown since the audio started ("every frame")
+        self._volume = 1.0
+        self._muted = False
+        #: What the window says about audio: what plays, or why nothing does.
+        self.audio_status = ""
         self._load_task: asyncio.Task[None] | None = None
         self._scan_task: asyncio.Task[None] | None = None
         self._current = 0
@@ -199,6 +217,15 @@ class PreviewWindow(QtWidgets.QWidget):
         self.mode_box = QtWidgets.QComboBox()
         self.mode_box.addItems([EVERY_FRAME, KEEP_TIME])
         self.mode_box.currentTextChanged.connect(self.set_mode)
+        self.audio_controls = AudioControls()
+        self.audio_controls.hide()
+        self.audio_box = self.audio_controls.outputs
+        self.mute_box = self.audio_controls.mute_box
+        self.volume_slider = self.audio_controls.volume_slider
+        self.audio_label = self.audio_controls.label
+        self.audio_box.currentIndexChanged.connect(self._on_audio_box)
+        self.mute_box.toggled.connect(self.set_muted)
+        self.volume_slider.valueChanged.connect(lambda value: self.set_volume(value / 100))
         self.reload_button = QtWidgets.QPushButton("Reload")
         self.reload_button.clicked.connect(self.reload)
         self.auto_reload_box = QtWidgets.QCheckBox("Auto-reload")
@@ -258,7 +285,12 @@ class PreviewWindow(QtWidgets.QWidget):
         for widget in left:
             controls.addWidget(widget)
         controls.addStretch(1)
-        right: tuple[QtWidgets.QWidget, ...] = (self.goto_box, self.auto_reload_box, self.reload_button)
+        right: tuple[QtWidgets.QWidget, ...] = (
+            self.goto_box,
+            self.audio_controls,
+            self.auto_reload_box,
+            self.reload_button,
+        )
         for widget in right:
             controls.addWidget(widget)
         layout = QtWidgets.QVBoxLayout(self)
@@ -327,7 +359,18 @@ class PreviewWindow(QtWidgets.QWidget):
 
     @property
     def playing(self) -> bool:
-        return self._play_task is not None and not self._play_task.done()
+        return self._playing
+
+    @property
+    def audio(self) -> AudioPlayer | None:
+        """The player of the audio output played with the video (None: no audio output, or audio
+        cannot play here: :attr:`audio_status` says why)."""
+        return self._audio
+
+    @property
+    def audio_output(self) -> int | None:
+        """The audio output played with the video."""
+        return self._audio_output
 
     @property
     def loading(self) -> bool:
@@ -375,6 +418,7 @@ class PreviewWindow(QtWidgets.QWidget):
             self.watcher.watch(source.files)
         self._fill_outputs_bar()
         self._attach_output()
+        self._attach_audio()
         restore, self._restore = self._restore, None
         if restore is not None:
             self._current = restore.frame
@@ -395,14 +439,6 @@ class PreviewWindow(QtWidgets.QWidget):
                 fmt = node.format.name if node.format is not None else "variable"
                 self.outputs_bar.addTab(f"{index}: {node.width}x{node.height} {fmt}")
                 self.outputs_bar.setTabData(self.outputs_bar.count() - 1, index)
-            for index in source.audio_outputs:
-                audio = source.outputs[index]
-                assert isinstance(audio, vs.AudioNode)
-                tab = self.outputs_bar.addTab(
-                    f"{index}: audio {audio.num_channels} ch {audio.sample_rate} Hz"
-                )
-                self.outputs_bar.setTabEnabled(tab, False)
-                self.outputs_bar.setTabData(tab, index)
             self._sync_tab()
         finally:
             self.outputs_bar.blockSignals(False)
@@ -415,17 +451,12 @@ class PreviewWindow(QtWidgets.QWidget):
                 self.outputs_bar.blockSignals(False)
 
     def _attach_output(self) -> None:
-        """Streams and labels for the source's selected output."""
+        """The stream and labels for the source's selected output."""
         source = self._source
         assert source is not None
         self._close_streams()
         self._timeline = Timeline.of(source.node)
-        self._still = FrameStream(source.image_node, prefetch=1, transform=frame_to_qimage, loop=self._loop)
-        self._still.frameReady.connect(self._on_still)
-        self._still.frameFailed.connect(self._on_frame_failed)
-        self._inspect = FrameStream(source.node, prefetch=1, loop=self._loop)
-        self._inspect.frameReady.connect(self._on_inspect)
-        self._inspect.frameFailed.connect(lambda n, error: None)  # the image's own failure is shown
+        self._open_stream()
         self._updating_slider = True
         try:
             self.slider.setRange(0, source.num_frames - 1)
@@ -435,16 +466,35 @@ class PreviewWindow(QtWidgets.QWidget):
         self._update_title()
         if self._timeline.variable:
             self._scan_task = self._loop.create_task(self._scan_durations(source, self._timeline))
-        if self.view.wipe is not None:
-            self._start_compare()
+
+    def _open_stream(self) -> None:
+        source = self._source
+        assert source is not None
+        nodes = [source.image_node, source.node]
+        transforms: list[Callable[[vs.VideoFrame], Any] | None] = [frame_to_qimage, None]
+        if self.view.wipe is not None and self._compare_output is not None:
+            try:
+                nodes.append(source.compare_image_node(self._compare_output))
+            except (LookupError, TypeError) as exc:
+                self.status.showMessage(str(exc), 5000)
+                self.view.set_wipe(None)
+            else:
+                transforms.append(frame_to_qimage)
+        self._stream = FrameStream(
+            nodes, prefetch=self._prefetch, transform=transforms, loop=self._loop, clock=self._clock
+        )
+        self._stream.frameReady.connect(self._on_frame)
+        self._stream.frameFailed.connect(self._on_frame_failed)
+        self._stream.finished.connect(self._on_finished)
+
+    def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+            stream.deleteLater()
 
     def _close_streams(self) -> None:
-        for name in ("_still", "_inspect", "_compare_stream"):
-            stream = getattr(self, name)
-            if stream is not None:
-                stream.close()
-                stream.deleteLater()
-                setattr(self, name, None)
+        self._close_stream()
         if self._scan_task is not None:
             self._scan_task.cancel()
             self._scan_task = None
@@ -454,6 +504,7 @@ class PreviewWindow(QtWidgets.QWidget):
         self._stop_playing()
         self._save_state()
         self._close_streams()
+        self._close_audio()
         self.view.set_image(None)
         self.view.set_compare(None)
         self.frame_label.setText("frame -")
@@ -505,9 +556,13 @@ class PreviewWindow(QtWidgets.QWidget):
 
     def select_output(self, index: int) -> None:
         """Show video output ``index`` at the same frame (number keys 0-9); the output shown before
-        becomes the compared one."""
+        becomes the compared one. An audio output is played with the video instead
+        (:meth:`select_audio`)."""
         source = self._source
         if index == self._output:
+            return
+        if source is not None and index in source.audio_outputs:
+            self.select_audio(index)
             return
         if source is None:
             self._output = index
@@ -536,44 +591,22 @@ class PreviewWindow(QtWidgets.QWidget):
             self.select_output(self._compare_output)
 
     def toggle_wipe(self) -> None:
-        """Split view (W): this output left of the divider, the compared one right of it."""
+        """Split view (W): this output left of the divider, the compared one right of it (its frames
+        come with this output's, in the same bundle, also during playback)."""
         if self.view.wipe is not None:
             self.view.set_wipe(None)
             self.view.set_compare(None)
-            if self._compare_stream is not None:
-                self._compare_stream.close()
-                self._compare_stream.deleteLater()
-                self._compare_stream = None
-            return
-        if self._compare_output is None or self._source is None:
+        elif self._compare_output is None or self._source is None:
             self.status.showMessage(
                 "wipe: show another output first (number keys); it is compared with", 5000
             )
             return
-        self.view.set_wipe(0.5)
-        self._start_compare()
-
-    def _start_compare(self) -> None:
-        source = self._source
-        if source is None or self._compare_output is None:
-            return
-        try:
-            node = source.image_node_of(self._compare_output)
-        except (LookupError, TypeError) as exc:
-            self.status.showMessage(str(exc), 5000)
-            self.view.set_wipe(None)
-            return
-        self._compare_stream = FrameStream(node, prefetch=1, transform=frame_to_qimage, loop=self._loop)
-        self._compare_stream.frameReady.connect(lambda n, image, seconds: self.view.set_compare(image))
-        self._compare_stream.frameFailed.connect(lambda n, error: self.view.set_compare(None))
-        self._request_compare(self._current)
-
-    def _request_compare(self, n: int) -> None:
-        stream = self._compare_stream
-        if stream is not None:
-            last = stream.pump.node.num_frames - 1
-            m = min(n, last)
-            stream.seek(m, m + 1)
+        else:
+            self.view.set_wipe(0.5)
+        if self._source is not None:
+            self._close_stream()
+            self._open_stream()
+            self.seek(self._current)
 
     # -- navigation ------------------------------------------------------------------------------
 
@@ -584,12 +617,12 @@ class PreviewWindow(QtWidgets.QWidget):
         n = max(0, min(n, self._source.num_frames - 1))
         self._current = n
         self._set_slider(n)
-        if self.playing:
+        if self._playing:
             self._start_playing(n)
-        elif self._still is not None:
+        elif self._stream is not None:
             if self._shown != n or self.view.image is None:
                 self.state_label.setText("rendering...")
-            self._still.seek(n, n + 1)
+            self._stream.seek(n, n + 1)
 
     def step_forward(self) -> None:
         self.seek(self._current + 1)
@@ -655,42 +688,48 @@ class PreviewWindow(QtWidgets.QWidget):
 
     # -- showing frames ----------------------------------------------------------------------
 
-    def _display(self, n: int, image: QtGui.QImage, seconds: float) -> None:
+    def _on_frame(self, n: int, bundle: tuple[Any, ...], seconds: float) -> None:
+        shown_at = self._clock.last_read  # the time the stream read to decide to show it
+        image, frame, *compared = bundle
         self._current = n
         self._shown = n
         if self._error is not None:  # a frame failed earlier; this one did not: show frames again
             self._error = None
             self.pages.setCurrentWidget(self.view)
         self.view.set_image(image)
+        if compared:
+            self.view.set_compare(compared[0])
         total = self._source.num_frames if self._source is not None else 0
         self.frame_label.setText(f"frame {n} / {total - 1}")
-        self._show_time(n)
         self.timing_label.setText(f"{seconds * 1000:6.1f} ms")
         self.state_label.setText("")
         self._set_slider(n)
-        if self._inspect is not None:
-            self._inspect.seek(n, n + 1)
-        self._request_compare(n)
+        self._describe_frame(n, frame)
+        if self._playing:
+            self._follow_with_audio(n, shown_at)
         self.frameShown.emit(n)
 
     def _show_time(self, n: int) -> None:
         if self._timeline is not None:
             self.time_label.setText(self._timeline.describe(n))
 
-    def _on_still(self, n: int, image: QtGui.QImage, seconds: float) -> None:
-        self._display(n, image, seconds)
-
-    def _on_inspect(self, n: int, frame: vs.VideoFrame, seconds: float) -> None:
+    def _describe_frame(self, n: int, frame: vs.VideoFrame) -> None:
+        """The frame on screen in its own format: its time, properties, the clip's colorimetry and
+        the pixel under the cursor."""
         self._frame = frame
         props = frame.props
         if self._timeline is not None:
             self._timeline.learn(n, props)
-            self._show_time(self._current)
+        self._show_time(n)
         self.panel.props_title.setText(f"Frame properties (frame {n})")
         self.panel.props.set_rows(format_props(props))
-        if self._source is not None and n == self._current:
+        if self._source is not None:
             self.panel.clip.set_rows(clip_info(self._source.node, props, self._timeline))
         self._on_hover(self.view.hovered_pixel)
+
+    def _on_finished(self) -> None:
+        if self._playing:  # the end of the clip
+            self._stop_playing()
 
     def _on_frame_failed(self, n: int, error: BaseException) -> None:
         self._stop_playing()
@@ -821,12 +860,16 @@ class PreviewWindow(QtWidgets.QWidget):
         self.set_speed(SPEEDS[index])
 
     def set_mode(self, mode: str) -> None:
-        """``"every frame"`` (late frames delay playback) or ``"keep time"`` (late frames are skipped)."""
+        """``"every frame"`` (late frames delay playback, and the audio waits for them) or
+        ``"keep time"`` (late frames are skipped)."""
         if mode not in (EVERY_FRAME, KEEP_TIME):
             raise ValueError(f"playback mode must be {EVERY_FRAME!r} or {KEEP_TIME!r}, got {mode!r}")
+        changed = mode != self.mode
         self.mode = mode
         if self.mode_box.currentText() != mode:
             self.mode_box.setCurrentText(mode)
+        if changed and self._playing:
+            self._start_playing(self._current + 1)
 
     def _on_play_toggled(self, checked: bool) -> None:
         self.play_button.setText("Pause" if checked else "Play")
@@ -837,59 +880,152 @@ class PreviewWindow(QtWidgets.QWidget):
             self._stop_playing()
 
     def _start_playing(self, start: int) -> None:
-        self._stop_playing(keep_button=True)
-        self._play_task = self._loop.create_task(self._play(start))
+        """Play from frame ``start`` through the output's stream, paced by :attr:`_clock`; the
+        audio starts with the first frame shown."""
+        stream = self._stream
+        if stream is None:
+            return
+        self._stop_audio()
+        self._playing = True
+        self._audio_pending = self._audio_can_start(start)
+        policy: PlaybackPolicy = "drop"
+        if self.mode == EVERY_FRAME:
+            # With sound the clock is the audio, which waits for a late frame: then the frames
+            # keep to the clip's timeline (and catch up), so picture and sound stay together.
+            policy = "catch_up" if self._audio_pending else "every"
+        stream.play(start, speed=float(self.speed), policy=policy)
 
     def _stop_playing(self, keep_button: bool = False) -> None:
-        task, self._play_task = self._play_task, None
-        if task is not None:
-            task.cancel()
+        if self._playing:
+            self._playing = False
+            if self._stream is not None:
+                self._stream.stop()
+        self._stop_audio()
         if not keep_button and self.play_button.isChecked():
             self.play_button.blockSignals(True)
             self.play_button.setChecked(False)
             self.play_button.setText("Play")
             self.play_button.blockSignals(False)
 
-    async def _play(self, start: int) -> None:
-        source, timeline = self._source, self._timeline
-        if source is None or timeline is None:
+    # -- audio -----------------------------------------------------------------------------------
+
+    def _attach_audio(self) -> None:
+        """A player for the chosen audio output of the source (the first one by default)."""
+        self._close_audio()
+        source = self._source
+        assert source is not None
+        outputs = source.audio_outputs
+        if not outputs:
+            self.audio_status = ""
+            self.audio_controls.set_outputs([], None)
             return
-        loop = self._loop
-        fallback = 1 / source.fps  # a frame's duration while a variable-rate clip's is unknown
-        iterator = FrameIterator(
-            source.image_node, start, prefetch=self._prefetch, transform=_image_and_duration, loop=loop
-        )
-        origin, position = loop.time(), Fraction(0)  # the clip time (from start) due at origin
-        async with iterator:
-            while True:
-                self.state_label.setText("")
-                try:
-                    delivered = await anext(iterator)
-                except StopAsyncIteration:
-                    break
-                except Exception as exc:  # frames come in order: the failed one is the next
-                    self._on_frame_failed(iterator.pump.position - 1, exc)
-                    break
-                image, duration = delivered.value
-                timeline.learn(delivered.n, duration)
-                length = timeline.duration(delivered.n) or fallback
-                delay = origin + float(position / self.speed) - loop.time()
-                position += length
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                elif self.mode == KEEP_TIME and -delay > float(length / self.speed) and iterator.buffered:
-                    continue  # late, and a later frame is ready: skip this one to keep the clip's time
-                elif self.mode == EVERY_FRAME and -delay > float(length / self.speed):
-                    origin, position = loop.time(), length  # fell behind: don't rush to catch up
-                self._display(delivered.n, image, delivered.seconds)
-        if self._play_task is asyncio.current_task():
-            self._play_task = None
-            with contextlib.suppress(RuntimeError):
-                self._stop_playing()
+        if self._audio_output not in outputs:
+            self._audio_output = outputs[0]
+        described = []
+        for index in outputs:
+            node = source.outputs[index]
+            assert isinstance(node, vs.AudioNode)
+            described.append((index, f"{index}: {node.num_channels} ch {node.sample_rate} Hz"))
+        self.audio_controls.set_outputs(described, self._audio_output)
+        try:
+            self._audio = AudioPlayer(
+                source.audio_node(self._audio_output), self._clock, loop=self._loop, parent=self
+            )
+        except AudioUnavailable as exc:
+            self.audio_status = str(exc)
+            self.audio_controls.set_unavailable(self.audio_status)
+            return
+        self._audio.set_volume(self._volume)
+        self._audio.set_muted(self._muted)
+        self._audio.failed.connect(self._on_audio_failed)
+        self.audio_status = f"playing audio output {self._audio_output} on {self._audio.device_name}"
+        self.audio_controls.set_unavailable(None)
 
+    def _close_audio(self) -> None:
+        audio, self._audio = self._audio, None
+        if audio is not None:
+            audio.close()
+            audio.deleteLater()
 
-def _image_and_duration(frame: vs.VideoFrame) -> tuple[QtGui.QImage, dict[str, int]]:
-    """On VapourSynth's threads: the QImage and the frame's duration properties."""
-    props = frame.props
-    duration = {key: props[key] for key in ("_DurationNum", "_DurationDen") if key in props}
-    return frame_to_qimage(frame), duration  # type: ignore[return-value]
+    def _stop_audio(self) -> None:
+        self._audio_pending = False
+        if self._audio is not None:
+            self._audio.stop()
+
+    def _audio_can_start(self, start: int) -> bool:
+        """Whether playback from frame ``start`` brings sound: at 1x, from a known time (a variable
+        frame rate's times are learnt in the background); says why not in the status bar."""
+        if self._audio is None or self._timeline is None:
+            return False
+        if self.speed == 1 and self._timeline.time(start) is not None:
+            return True
+        why = f"at {self.speed}x" if self.speed != 1 else "until the frame times are known"
+        self.status.showMessage(f"no sound {why}: audio plays at 1x, from a known time", 5000)
+        return False
+
+    def _follow_with_audio(self, n: int, shown_at: float) -> None:
+        """During playback, after frame ``n`` is shown (at the clock's ``shown_at``): the first frame
+        starts the audio at its first sample, which stands for ``shown_at`` (from then on the
+        stream's clock is the audio); in "every frame" mode the audio may run at most
+        :data:`AUDIO_SLACK` beyond the end of the frames shown, so a late frame holds it back."""
+        audio = self._audio
+        timeline = self._timeline
+        if audio is None or timeline is None:
+            return
+        if self._audio_pending:
+            self._audio_pending = False
+            start = timeline.time(n)
+            assert start is not None  # _audio_can_start said so
+            audio.play(round(start * audio.node.sample_rate), shown_at)
+            self._audio_held = 0.0
+        if not audio.playing:
+            return
+        if self.mode == EVERY_FRAME:
+            self._audio_held += float(timeline.duration(n) or 0)
+            audio.hold_at(self._audio_held + AUDIO_SLACK)
+        else:
+            audio.hold_at(None)
+
+    def select_audio(self, index: int) -> None:
+        """Play audio output ``index`` with the video (a number key on an audio output)."""
+        source = self._source
+        if source is None or index not in source.audio_outputs:
+            self.status.showMessage(f"output {index} is not an audio output", 5000)
+            return
+        if index != self._audio_output or self._audio is None:
+            self._audio_output = index
+            self._attach_audio()
+            if self._playing:
+                self._start_playing(self._current + 1)
+        self.status.showMessage(self.audio_status, 5000)
+
+    def _on_audio_box(self, row: int) -> None:
+        index = self.audio_box.itemData(row)
+        if isinstance(index, int):
+            self.select_audio(index)
+
+    def set_volume(self, volume: float) -> None:
+        """The audio's volume, 0.0 to 1.0 (linear)."""
+        if not 0.0 <= volume <= 1.0:
+            raise ValueError(f"volume must lie between 0.0 and 1.0, got {volume!r}")
+        self._volume = volume
+        if self._audio is not None:
+            self._audio.set_volume(volume)
+        value = round(volume * 100)
+        if self.volume_slider.value() != value:
+            self.volume_slider.setValue(value)
+
+    def set_muted(self, muted: bool) -> None:
+        """Silence the audio (M); playback keeps following it."""
+        self._muted = muted
+        if self._audio is not None:
+            self._audio.set_muted(muted)
+        if self.mute_box.isChecked() != muted:
+            self.mute_box.setChecked(muted)
+
+    def toggle_mute(self) -> None:
+        self.set_muted(not self._muted)
+
+    def _on_audio_failed(self, message: str) -> None:
+        self.audio_status = message
+        self.status.showMessage(message, 15000)
