@@ -2,6 +2,7 @@
 main job with and without PNGs.
 
     python bench/vsengine_qt_preview.py [--binding PySide6|PyQt6] [--rounds 5] [--seeks 40]
+                                        [--ab A_ROOT B_ROOT]
 
 - startup: a fresh process (interpreter start, imports, QApplication, setup(), the window, the
   script) until the window's first ``frameShown``; wall time, in each of ``--rounds`` processes;
@@ -10,6 +11,10 @@ main job with and without PNGs.
 - demo: ``vsengine-qt preview --headless`` (the main job, ``hatch run demo``) with and without
   ``--png-dir``, interleaved, ``--rounds`` each: wall time and the CPU time of the process
   (user + system, which does not depend on the machine's load as much as wall time does).
+
+With ``--ab A_ROOT B_ROOT`` (two checkouts of this repository, e.g. ``git worktree add /tmp/base
+main``) every measurement runs once with each tree's packages first on ``PYTHONPATH``, A and B
+interleaved round by round, and the medians of both sides and their ratio B/A are printed.
 
 Timings vary with the machine's load: say how loaded it was (``uptime``) with the numbers.
 """
@@ -67,10 +72,18 @@ asyncio.run(main(), loop_factory=qtinter.new_event_loop)
 """
 
 
+#: The source tree whose packages the children import (``--ab``), None: the installed ones.
+_tree: str | None = None
+
+
 def _environment(binding: str) -> dict[str, str]:
     env = dict(os.environ)
     env["QTINTERBINDING"] = binding
     env["QT_QPA_PLATFORM"] = "offscreen"
+    if _tree is not None:
+        packages = ("vsengine-qt", "vsengine-core", "qtinter")
+        sources = [os.path.join(_tree, "packages", package, "src") for package in packages]
+        env["PYTHONPATH"] = os.pathsep.join([*sources, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
 
 
@@ -112,8 +125,12 @@ def main() -> None:
     parser.add_argument("--binding", default="PySide6", choices=["PySide6", "PyQt6"])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seeks", type=int, default=40)
+    parser.add_argument("--ab", nargs=2, metavar=("A_ROOT", "B_ROOT"), help="compare two checkouts")
     args = parser.parse_args()
     print(f"load average: {os.getloadavg()[0]:.1f} (2-core machine)", flush=True)
+    if args.ab:
+        _compare(args.binding, args.rounds, args.seeks, args.ab)
+        return
 
     startups: list[float] = []
     seeks: list[float] = []
@@ -141,6 +158,36 @@ def main() -> None:
     print(
         f"{args.binding} demo rate with PNGs / without: {rate:.2f}x by wall time, {cpu_rate:.2f}x by CPU time"
     )
+
+
+def _compare(binding: str, rounds: int, seeks: int, roots: list[str]) -> None:
+    """Every measurement with A's and with B's packages, interleaved round by round."""
+    global _tree
+    sides = {"A": roots[0], "B": roots[1]}
+    results: dict[str, dict[str, list[float]]] = {side: {} for side in sides}
+
+    def add(side: str, name: str, values: list[float]) -> None:
+        results[side].setdefault(name, []).extend(values)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        for _ in range(rounds):
+            for side, root in sides.items():
+                _tree = root
+                startup, latencies = _window_round(binding, seeks)
+                add(side, "startup s", [startup])
+                add(side, "seek ms", [v * 1000 for v in latencies])
+                wall, cpu = _demo_round(binding, None)
+                add(side, "demo wall s", [wall])
+                add(side, "demo CPU s", [cpu])
+                wall, cpu = _demo_round(binding, os.path.join(scratch, "png"))
+                add(side, "demo+PNG wall s", [wall])
+                add(side, "demo+PNG CPU s", [cpu])
+    _tree = None
+    print(f"{binding}, {rounds} interleaved rounds; A = {roots[0]}, B = {roots[1]}; medians:")
+    for name in results["A"]:
+        a, b = statistics.median(results["A"][name]), statistics.median(results["B"][name])
+        print(f"  {name:16} A {a:8.2f}  B {b:8.2f}  B/A {b / a:5.2f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
     QT_QPA_PLATFORM=offscreen python docs/vsengine-qt/screenshots.py
 
-Writes docs/vsengine-qt/images/preview-*.png: the window on the built-in clip, and on a two-output
-script in the wipe view, each taken with QWidget.grab() (offscreen, no display needed).
+Writes docs/vsengine-qt/images/preview-*.png: the window on the built-in clip, and on a script with
+two video outputs and an audio output in the wipe view, each taken with QWidget.grab() (offscreen,
+no display needed). Without a sound server the audio controls say "no sound"; the committed images
+were made with one (a PulseAudio null sink, as the tests use: ``PULSE_SERVER=unix:/path/native``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from vsengine_qt._testclip import builtin_clip
 clip = builtin_clip()
 clip.set_output(0)
 vs.core.std.Invert(clip).set_output(1)
+vs.core.std.BlankAudio(length=480000, samplerate=48000, waveform="sine", frequency=440).set_output(2)
 """
 
 
@@ -48,7 +51,6 @@ async def frame(window: PreviewWindow, n: int) -> None:
     window.seek(n)
     await asyncio.wait_for(shown, 60)
     window.frameShown.disconnect(on)
-    await asyncio.sleep(0.2)  # the properties panel catches up (a screenshot, not a test)
 
 
 async def main() -> None:

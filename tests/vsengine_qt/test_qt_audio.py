@@ -143,7 +143,9 @@ def test_audio_plays_the_frames_samples_in_step_and_restarts_where_playback_does
                 window.play()
                 await wait_until(lambda count=count: len(shown) >= count)  # type: ignore[misc]
                 starts.append(audio.start_sample)
+                last_shown = shown[-1][1]
                 window.pause()
+                assert audio.position >= last_shown  # where the sound stopped
             return shown, played_runs(recording.stop()), starts, audio.playing
         finally:
             window.close()

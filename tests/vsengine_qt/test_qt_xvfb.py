@@ -1,5 +1,6 @@
-"""The previewer in a real X window under Xvfb: outputs, zoom, the properties panel and a
-snapshot, checked on screenshots of the window (QScreen.grabWindow: what the X server shows).
+"""The previewer in a real X window under Xvfb: outputs, zoom, the properties panel, a snapshot,
+the wipe view and playback with sound, checked on screenshots of the window (QScreen.grabWindow:
+what the X server shows) and on the window's state.
 
 Skipped when Xvfb is not installed (``apt-get install -y --no-install-recommends xvfb xauth
 libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0 libxcb-cursor0``; .ci/run installs them in CI).
@@ -64,6 +65,23 @@ async def main():
         shot(window, "zoom8.png")
         window.save_snapshot()
         (out / "props.txt").write_text(repr(window.panel.props.rows()) + "\n" + window.windowTitle())
+        window.view.set_zoom(None)
+        window.select_output(0)  # output 1 becomes the compared one
+        await next_frame(window)
+        window.toggle_wipe()
+        await next_frame(window)
+        shot(window, "wipe.png")
+        shown = []
+        window.frameShown.connect(shown.append)
+        window.play()
+        while len(shown) < 12:
+            await next_frame(window)
+        audio = window.audio
+        played = audio is not None and audio.start_sample == 2000 and audio.position > 2000
+        window.pause()
+        (out / "play.txt").write_text(
+            f"{shown[:12]}\n{window.audio_controls.isVisible()}\n{played or window.audio_label.text()}"
+        )
         window.close()
 
 app = QtWidgets.QApplication(["xvfb-test"])
@@ -73,9 +91,11 @@ asyncio.run(main(), loop_factory=qtinter.new_event_loop)
 SCRIPT = """
 import vapoursynth as vs
 core = vs.core
-core.std.BlankClip(width=320, height=240, format=vs.RGB24, color=[255, 0, 0], length=10).set_output(0)
-blue = core.std.BlankClip(width=160, height=120, format=vs.RGB24, color=[0, 0, 255], length=10)
+red = core.std.BlankClip(width=320, height=240, format=vs.RGB24, color=[255, 0, 0], length=48, fpsnum=24)
+red.set_output(0)
+blue = core.std.BlankClip(red, width=160, height=120, color=[0, 0, 255])
 core.std.SetFrameProps(blue, Marker="xvfb").set_output(1)
+core.std.BlankAudio(length=96000, samplerate=48000, waveform="sine", frequency=440).set_output(2)
 """
 
 
@@ -136,3 +156,19 @@ def test_window_under_xvfb(display: str, tmp_path: Path) -> None:
     props, title = (out / "props.txt").read_text().split("\n")
     assert "('Marker', 'xvfb')" in props
     assert title == "xvfb.vpy - output 1 - vsengine-qt preview"
+    # The wipe view: output 0 (red) left of the divider, the compared output 1 (blue) right of it.
+    wipe = QtGui.QImage(str(out / "view-wipe.png"))
+    y = wipe.height() // 2
+    assert wipe.pixelColor(wipe.width() // 4, y).getRgb()[:3] == (255, 0, 0)
+    assert wipe.pixelColor(wipe.width() * 3 // 4, y).getRgb()[:3] == (0, 0, 255)
+    window_wipe = QtGui.QImage(str(out / "wipe.png"))
+    row = {
+        window_wipe.pixelColor(x, window_wipe.height() // 2).getRgb()[:3] for x in range(window_wipe.width())
+    }
+    assert {(255, 0, 0), (0, 0, 255)} <= row
+    # Playback from frame 0 (seek) on: frames 1-12 in order, with sound from frame 1's first sample
+    # (or, without a sound server, the controls say "no sound").
+    frames, controls_visible, played = (out / "play.txt").read_text().split("\n")
+    assert frames == str(list(range(1, 13)))
+    assert controls_visible == "True"
+    assert played in ("True", "no sound"), played

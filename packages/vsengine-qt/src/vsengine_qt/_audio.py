@@ -196,7 +196,8 @@ class AudioFeed(QtCore.QIODevice):
 class AudioClock:
     """The playback clock (see :class:`vsengine_qt.QtClock` for the protocol): seconds of audio the
     sink has processed while audio plays, wall time otherwise. :meth:`follow` switches the source
-    without a jump, so the clock never goes back."""
+    and says which time the source's present value stands for; the clock never goes back past a
+    time it has given."""
 
     def __init__(self) -> None:
         self._timers = QtClock()
@@ -273,6 +274,7 @@ class AudioPlayer(QtCore.QObject):
         self._volume = 1.0
         self._muted = False
         self._start = 0  # the sample the sink started from
+        self._stopped_at = 0  # the position when it stopped
         self._skip = 0  # bytes of the first audio frame before it
         self._playing = False
         self._sink_started = False  # the sink starts once the first samples are there
@@ -306,12 +308,12 @@ class AudioPlayer(QtCore.QObject):
 
     @property
     def position(self) -> int:
-        """The sample the sink has processed up to (``start_sample`` plus what it played)."""
+        """The sample the sink has processed up to (``start_sample`` plus what it played; where it
+        stopped, once stopped)."""
         if not self._playing:
-            return self._start
+            return self._stopped_at
         # processedUSecs() is a whole number of samples rounded down to microseconds: round back.
-        processed: int = self._sink.processedUSecs()
-        return self._start + round(processed * self._rate / 1_000_000)
+        return self._start + round(self.seconds_played() * self._rate)
 
     @property
     def waiting(self) -> bool:
@@ -333,7 +335,7 @@ class AudioPlayer(QtCore.QObject):
         until the sound starts, then runs with it."""
         self.stop()
         sample = max(0, min(sample, self.node.num_samples))
-        self._start = sample
+        self._start = self._stopped_at = sample
         first, self._skip = divmod(sample, SAMPLES_PER_FRAME)
         self._skip *= self._frame_bytes
         self.feed.restart()
@@ -348,6 +350,7 @@ class AudioPlayer(QtCore.QObject):
     def stop(self) -> None:
         """Stop the sound; :attr:`clock` goes on in wall time."""
         if self._playing:
+            self._stopped_at = self.position
             self._playing = False
             self._pump.stop()
             if self._sink_started:
