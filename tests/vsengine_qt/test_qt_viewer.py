@@ -3,6 +3,7 @@ the known clip, seeking, playing, reloading without leaks, and errors shown in t
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
 import weakref
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from vsqt_helpers import STEP_TIMEOUT, run, wait_for_signal, wait_until
+from vsqt_helpers import STEP_TIMEOUT, next_emission, run, wait_for_signal, wait_until
 
 from vsengine.loops import NO_LOOP, get_loop
 from vsengine_qt import PreviewWindow, setup
@@ -888,13 +889,16 @@ def test_auto_reload_on_script_or_local_module_change_keeps_output_frame_and_zoo
             window.seek(21)
             await wait_for_signal(window.frameShown)
             window.view.set_zoom(2.0)
+            # The frame may be shown before the test awaits it after `loaded`: listen from now on.
+            shown = next_emission(window.frameShown)
             (tmp_path / "levels.py").write_text("RED = 150\n")  # the local module changes
             await wait_for_signal(window.loaded)
-            (n,) = await wait_for_signal(window.frameShown)
+            (n,) = await asyncio.wait_for(shown, STEP_TIMEOUT)
             after_module = (n, window.output, window.view.zoom, window.view.image.pixelColor(1, 1).green())  # type: ignore[union-attr]
+            shown = next_emission(window.frameShown)
             script.write_text(script.read_text().replace("[0, RED, 0]", "[0, RED + 10, 0]"))
             await wait_for_signal(window.loaded)
-            await wait_for_signal(window.frameShown)
+            await asyncio.wait_for(shown, STEP_TIMEOUT)
             after_script = window.view.image.pixelColor(1, 1).green()  # type: ignore[union-attr]
             window.auto_reload_box.setChecked(False)
             return [watched, after_module, after_script, window.watcher.enabled]

@@ -36,6 +36,20 @@ async def wait_for_signal(signal: Any, timeout: float = STEP_TIMEOUT) -> tuple[A
         signal.disconnect(slot)
 
 
+def next_emission(signal: Any) -> asyncio.Future[tuple[Any, ...]]:
+    """The arguments of the next emission of ``signal``, connected at once: for a signal that may
+    come before the test gets to await it (a frame shown right after ``loaded``)."""
+    future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+
+    def slot(*args: Any) -> None:
+        if not future.done():
+            future.set_result(args)
+        signal.disconnect(slot)
+
+    signal.connect(slot)
+    return future
+
+
 def in_thread[T](func: Callable[[], T]) -> Future[T]:
     """Run ``func`` in a new thread; the future of its outcome."""
     future: Future[T] = Future()
