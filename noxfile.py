@@ -10,6 +10,7 @@ packages built and installed alone in clean environments). `nox -s conformance`
 from __future__ import annotations
 
 import shutil
+import tarfile
 from pathlib import Path
 
 import nox
@@ -155,6 +156,55 @@ def thirdparty(session: nox.Session, binding: str) -> None:
         *session.posargs,
         env={"QT_QPA_PLATFORM": "offscreen", "QTINTERBINDING": QT_IMPORT_NAMES[binding]},
     )
+
+
+#: The public qtinter 0.11 tests of qtinter's interop functions run by `qtinter_public_suite`.
+PUBLIC_QTINTER = "qtinter==0.11.0"
+PUBLIC_QTINTER_TESTS = ["test_slot.py", "test_signal.py", "test_tasks.py", "test_sleep.py"]
+#: Their tests of the deliberate differences listed in docs/qtinter/compatibility.md, and why.
+PUBLIC_QTINTER_DIFFERENCES = {
+    "test_slot.py::TestFreeFunction::test_no_loop": "message wording",
+    "test_signal.py::TestSignal::test_copy_args": "asyncsignal's value shape (the spec)",
+    "test_signal.py::TestSignal::test_signal_with_no_argument": "asyncsignal's value shape (the spec)",
+    "test_signal.py::TestSignal::test_signal_with_one_argument": "asyncsignal's value shape (the spec)",
+    "test_signal.py::TestMultiSignal::test_multiple_senders": "asyncsignal's value shape (the spec)",
+    "test_signal.py::TestSignal::test_sender_gone": "SenderDestroyedError instead of waiting forever",
+    "test_tasks.py::TestRunTask::test_disallow_nesting": "message wording",
+    # Not qtinter's: PySide6 6.12 no longer refuses a connection to a method of an object without
+    # weak references (the test's first assertion, on a plain connect, fails before reaching asyncslot).
+    "test_slot.py::TestSlotBehavior::test_strong_receiver": "PySide6 6.12 (pyside6 only)",
+}
+
+
+@nox.session(python=VS_PYTHONS[0], default=False)
+@nox.parametrize("binding", TYPED_BINDINGS)
+def qtinter_public_suite(session: nox.Session, binding: str) -> None:
+    """The public qtinter 0.11's own tests of asyncslot, asyncsignal, multisignal and run_task,
+    downloaded from its sdist, on this qtinter (not a default session; ~10 s of tests).
+
+    The tests of the differences docs/qtinter/compatibility.md lists are deselected (with the reason
+    in PUBLIC_QTINTER_DIFFERENCES); every other test must pass.
+    """
+    session.install("-e", f"{QTINTER}[{binding}]", "pytest>=8", "pip")
+    sdists = Path(session.create_tmp())
+    session.run(
+        "python", "-m", "pip", "download", PUBLIC_QTINTER, "--no-binary", ":all:", "--no-deps",
+        "-d", str(sdists), "--quiet",
+    )  # fmt: skip
+    (sdist,) = sdists.glob("qtinter-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        archive.extractall(sdists, filter="data")
+    tests = next(sdists.glob("qtinter-*/tests"))
+    (tests / "pytest.ini").write_text("[pytest]\n")  # their own configuration, not this repository's
+    name = QT_IMPORT_NAMES[binding]
+    deselect = [f"--deselect={test}" for test, why in PUBLIC_QTINTER_DIFFERENCES.items()
+                if not why.endswith("(pyside6 only)") or name == "PySide6"]  # fmt: skip
+    session.chdir(tests)
+    session.run(
+        "python", "-m", "pytest", "-p", "no:cacheprovider", *PUBLIC_QTINTER_TESTS, *deselect,
+        *session.posargs,
+        env={"QT_QPA_PLATFORM": "offscreen", "QTINTERBINDING": name, "TEST_QT_MODULE": name},
+    )  # fmt: skip
 
 
 @nox.session(python=VS_PYTHONS[0])
