@@ -265,6 +265,34 @@ def test_mute_and_volume(policy: Policy, tmp_path: Path, audio_server: AudioServ
     assert all(right == -left for left, right in half)
 
 
+def test_playback_goes_on_when_the_audio_ends(
+    policy: Policy, tmp_path: Path, audio_server: AudioServer
+) -> None:
+    """Audio shorter than the video: once its last sample has played, the frames go on in wall time."""
+    script = tmp_path / "short.vpy"
+    script.write_text(SCRIPT.replace(f"length={RATE * 10}", f"length={RATE // 2}"))  # 0.5 s: 12 frames
+
+    async def main() -> tuple[list[int], bool, bool]:
+        window = open_window(policy, script)
+        shown: list[int] = []
+        try:
+            audio = await audio_of(window)
+            window.frameShown.connect(lambda n: shown.append(n) if window.playing else None)
+            window.play()
+            await wait_until(lambda: len(shown) >= 36)  # well past the sound's 12 frames
+            ended = not audio.playing
+            follows_audio = window._clock.follows_audio
+            window.pause()
+            return shown, ended, follows_audio
+        finally:
+            window.close()
+
+    shown, ended, follows_audio = run(main())
+    assert shown[:36] == list(range(1, 37))  # every frame, on past the end of the sound
+    assert ended
+    assert not follows_audio
+
+
 def audio_child(tmp_path: Path, env: dict[str, str], prelude: str = "") -> subprocess.CompletedProcess[str]:
     """Open the window on the audio script in a child process; print what it says about audio."""
     script = tmp_path / "av.vpy"
