@@ -183,14 +183,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitC
     if policy is None:
         return
     _dispose_shared(session)
-    if _registered(policy):
+    if policy.is_registered:
         policy.unregister()
     session.stash[policy_key] = None
-
-
-def _registered(policy: Policy) -> bool:
-    """Whether VapourSynth talks to ``policy`` right now."""
-    return policy.managed._api is not None
 
 
 def _new_policy(session: pytest.Session) -> Policy:
@@ -251,7 +246,7 @@ def pytest_collection_modifyitems(
     if not any(_stage_of(item) in KNOWN_STAGES for item in items):
         # Nothing to do for this plugin: leave VapourSynth as it was before the session.
         policy = session.stash.get(policy_key, None)
-        if policy is not None and _registered(policy):
+        if policy is not None and policy.is_registered:
             policy.unregister()
         session.stash[policy_key] = None
         return
@@ -345,9 +340,9 @@ def _enter_stage(item: pytest.Item, stage: str) -> None:
         )
     if stage == "no-policy":
         _dispose_shared(session)
-        if _registered(policy):
+        if policy.is_registered:
             policy.unregister()
-    elif not _registered(policy):
+    elif not policy.is_registered:
         session.stash[env_key] = None  # environments of an earlier registration died with it
         try:
             policy.register()
@@ -441,7 +436,7 @@ class EnsureCleanEnvironment(pytest.Item):
     def runtest(self) -> None:
         session = self.session
         policy = session.stash.get(policy_key, None)
-        if policy is not None and not _registered(policy) and not vs.has_policy():
+        if policy is not None and not policy.is_registered and not vs.has_policy():
             policy.register()  # the shared environment can only be disposed through its policy
         _dispose_shared(session)
         leaks = _new_leaks(session)
