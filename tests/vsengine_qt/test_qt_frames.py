@@ -546,6 +546,24 @@ def test_a_bundle_delivers_every_node_of_a_frame_number_together(env: ManagedEnv
         assert first.props["Num"] == second.props["Num"] == delivered.n
 
 
+def test_a_bundle_of_one_node_delivers_tuples(env: ManagedEnvironment) -> None:
+    # A previewer passes [clip] or [clip, alpha] and unpacks the tuple either way (vs-preview's port).
+    clip = Probe(3)
+
+    async def main() -> list[object]:
+        stream = FrameStream([clip.node], prefetch=2)
+        got: list[object] = []
+        stream.frameReady.connect(lambda n, value, seconds: got.append(value))
+        stream.seek(0)
+        await wait_for_signal(stream.finished)
+        stream.close()
+        return got
+
+    got = run(main())
+    assert [type(value) for value in got] == [tuple] * 3
+    assert [value[0].props["Num"] for value in got] == [0, 1, 2]  # type: ignore[index]
+
+
 def test_a_bundle_fails_when_one_of_its_nodes_fails(env: ManagedEnvironment) -> None:
     good, broken = Probe(5), Probe(5, fail_at=2)
 

@@ -207,9 +207,10 @@ class FramePump:
 
     ``node`` may be a sequence of nodes: each frame number is then requested from every node and
     delivered once all of them are there, as a tuple of values in the order of the nodes (a clip and
-    its alpha, several outputs kept in step). The range ends with the shortest node. ``transform``
-    may then be a sequence too: one transform (or None) per node. ``node`` may also be an audio
-    node: its frames (3,072 samples each) are delivered like video frames, with :meth:`seek`.
+    its alpha, several outputs kept in step), also for a sequence of one node. The range ends with
+    the shortest node. ``transform`` may then be a sequence too: one transform (or None) per node.
+    ``node`` may also be an audio node: its frames (3,072 samples each) are delivered like video
+    frames, with :meth:`seek`.
 
     Two limits keep it busy and bounded: at most ``prefetch`` frame numbers are requested and not yet
     drained to the pump's thread, and at most ``backlog`` (default ``2 * prefetch``) are requested and
@@ -243,6 +244,8 @@ class FramePump:
         # its frames hold 3,072 samples each.
         self._audio = isinstance(node, vs.AudioNode)
         self._nodes = cast("tuple[vs.VideoNode]", (node,)) if self._audio else _check_nodes(node)
+        # A sequence of nodes, even of one, is a bundle: its values are delivered as tuples.
+        self._bundle = isinstance(node, (list, tuple))
         self._num_frames = min(each.num_frames for each in self._nodes)
         prefetch = default_prefetch() if prefetch is None else _frame_number(prefetch, "prefetch")
         if prefetch < 1:
@@ -474,7 +477,7 @@ class FramePump:
         self._unreleased += room
         generation = self._generation
         read_duration = self._pacing is not None and self._pacing.reads_props
-        if len(self._nodes) == 1:
+        if not self._bundle:
             for n in range(first, first + room):
                 self._request(n, generation, read_duration)
         else:
@@ -552,7 +555,7 @@ class FramePump:
         ready = self._ready
         generation = self._generation
         drained = 0
-        if len(self._nodes) == 1:
+        if not self._bundle:
             while inbox:
                 item = inbox.popleft()
                 if item[0] == generation:
@@ -827,7 +830,7 @@ class FrameIterator:
         transform: Callable[[vs.VideoFrame], Any] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        node = _check_nodes(node)  # a wrong node is the first thing to say
+        _check_nodes(node)  # a wrong node is the first thing to say
         if loop is None:
             try:
                 loop = asyncio.get_running_loop()
