@@ -47,6 +47,10 @@ OUT_OF_SCOPE: dict[str, str] = {
     "tests/test_video.py::test_close_when_needed_result_exception": _NODES,
     "tests/test_vpy.py::test_modified_path": "vsengine.vpy._ModifiedPath, a private context manager",
     "tests/test_vpy.py::test_modified_argv0": "vsengine.vpy._ModifiedArgv0, a private context manager",
+    **{
+        f"tests/test_vpy.py::test_dispose_clears_future[{fail}]": "Script._future, a private attribute"
+        for fail in ("False", "True")
+    },
     "tests/test_pytest_plugin.py::test_vpy_policy_no_policy": "calls the private _vpy_policy_impl()",
     "tests/test_pytest_plugin.py::test_vpy_env_factory_no_policy": _FACTORY_IMPL,
     "tests/test_pytest_plugin.py::test_vpy_env_factory_automatic_disposal": _FACTORY_IMPL,
@@ -97,6 +101,28 @@ DELIBERATE: dict[str, str] = {
     "tests/test_loop_adapters.py::test_asyncio_detach_lifecycle[owned_executor]": (
         "deliberate: AsyncIOLoop.detach() keeps its asyncio loop (2.0 forgets it)"
     ),
+    "tests/test_policy.py::TestManagedEnvironment::test_dispose_destroyed_environment": (
+        "deliberate: a disposed environment's outputs stay readable "
+        "(compatibility.md, Policies and environments)"
+    ),
+    "tests/test_vpy.py::test_load_code_dunder_attributes": (
+        "deliberate: load_code(filename=...) names the code as given, not made absolute "
+        "(compatibility.md, Scripts)"
+    ),
+    **{
+        f"tests/test_video.py::test_render_y4m_headers[{param}]": (
+            "deliberate: 10-bit and wider grey is Cmono10/Cmono16 as vspipe writes it, not Cmonop10 "
+            "(compatibility.md, Frames and Y4M)"
+        )
+        for param in ("269090816-Cmonop10", "269484032-Cmonop16")
+    },
+    **{
+        f"tests/test_video.py::test_render_y4m_{kind}_raises": (
+            "deliberate: render() refuses a clip Y4M cannot carry when called, with a message naming the "
+            "format and the conversion (2.0's wording differs; compatibility.md, Frames and Y4M)"
+        )
+        for kind in ("rgb", "float", "variable_resolution")
+    },
 }
 
 
