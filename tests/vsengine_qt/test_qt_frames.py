@@ -698,6 +698,31 @@ def test_play_follows_frame_durations_of_a_variable_frame_rate_clip(env: Managed
     ]
 
 
+def test_play_with_fps_0_follows_frame_durations_of_a_clip_that_declares_a_rate(
+    env: ManagedEnvironment,
+) -> None:
+    # vs-preview's "variable fps" switch: a 24 fps clip whose frames say how long each one lasts.
+    blank = vs.core.std.BlankClip(width=16, height=16, format=vs.GRAY8, length=3, fpsnum=24, fpsden=1)
+    timed = [vs.core.std.SetFrameProps(blank, _DurationNum=n + 1, _DurationDen=10) for n in range(3)]
+    clip = vs.core.std.FrameEval(blank, lambda n: timed[n])
+    clock = ManualClock()
+
+    async def main() -> list[tuple[float, list[int]]]:
+        stream = FrameStream(clip, prefetch=3, clock=clock)
+        got: list[int] = []
+        stream.frameReady.connect(lambda n, value, seconds: got.append(n))
+        stream.play(0, fps=0)
+        await frames_ready(stream, 2)
+        seen = []
+        for step in (0.099, 0.001, 0.2):  # frame 1 due at 0.1 s (not 1/24 s), frame 2 at 0.3 s
+            clock.advance(step)
+            seen.append((round(clock.now(), 3), list(got)))
+        stream.close()
+        return seen
+
+    assert run(main()) == [(0.099, [0]), (0.1, [0, 1]), (0.3, [0, 1, 2])]
+
+
 def test_play_of_a_vfr_clip_without_durations_fails_the_frame(env: ManagedEnvironment) -> None:
     clip = vs.core.std.BlankClip(width=16, height=16, format=vs.GRAY8, length=2, fpsnum=0, fpsden=1)
 

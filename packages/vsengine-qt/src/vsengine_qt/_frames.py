@@ -374,7 +374,8 @@ class FramePump:
         """Like :meth:`seek`, but deliver each frame when it is due at the clip's rate.
 
         ``start`` defaults to the current position. ``fps`` overrides the clip's rate; a clip of
-        variable frame rate (``fps`` 0) is paced by each frame's ``_DurationNum/_DurationDen``.
+        variable frame rate (``fps`` 0), or any clip with ``fps=0``, is paced by each frame's
+        ``_DurationNum/_DurationDen``.
         ``speed`` scales the rate. ``policy="every"`` shows every frame (a late one is shown at once
         and the next keep their spacing after it); ``policy="catch_up"`` shows every frame on the
         clip's timeline (after a late one, the next are shown at once until playback is on time
@@ -786,9 +787,9 @@ class FrameStream(QtCore.QObject):
     ) -> None:
         """Deliver ``[start, end)`` (default: from the current position) at the clip's rate.
 
-        See :meth:`FramePump.play`: ``fps`` overrides the rate (a VFR clip follows each frame's
-        ``_DurationNum/_DurationDen``), ``speed`` scales it, ``policy`` is ``"every"`` (show every
-        frame), ``"catch_up"`` (every frame, on the timeline) or ``"drop"`` (keep time:
+        See :meth:`FramePump.play`: ``fps`` overrides the rate (a VFR clip, or ``fps=0``, follows
+        each frame's ``_DurationNum/_DurationDen``), ``speed`` scales it, ``policy`` is ``"every"``
+        (show every frame), ``"catch_up"`` (every frame, on the timeline) or ``"drop"`` (keep time:
         ``frameDropped(n)`` for a frame that is too late).
         """
         self._pump.play(start, end, fps=fps, speed=speed, policy=policy)

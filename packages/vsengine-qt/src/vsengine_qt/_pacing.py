@@ -158,12 +158,13 @@ class Pacing:
 
 
 def frame_duration_of(node: vs.VideoNode, fps: Fraction | float | None) -> float | None:
-    """Seconds per frame: of ``fps`` if given, else of the clip's rate; None for a VFR clip."""
+    """Seconds per frame: of ``fps`` if given, else of the clip's rate; None (each frame's own
+    duration) for a VFR clip, or for ``fps=0`` (VapourSynth's rate of a variable-frame-rate clip)."""
     if fps is None:
         if node.fps_num > 0 and node.fps_den > 0:
             return node.fps_den / node.fps_num
         return None
     rate = Fraction(fps)
-    if rate <= 0:
-        raise ValueError(f"fps must be positive, got {fps!r}")
-    return float(1 / rate)
+    if rate < 0:
+        raise ValueError(f"fps must be positive, or 0 for each frame's own duration; got {fps!r}")
+    return None if rate == 0 else float(1 / rate)
