@@ -9,6 +9,7 @@ packages built and installed alone in clean environments). `nox -s conformance`
 
 from __future__ import annotations
 
+import json
 import shutil
 import tarfile
 from pathlib import Path
@@ -510,6 +511,38 @@ def _missing_libpulse() -> bool:
     return ctypes.util.find_library("pulse") is None
 
 
+def _drive(session: nox.Session, python: str, client: str, run: str, results: Path, *args: str) -> bool:
+    """Run tests/compat/drive_<client>.py in a fresh home; log its steps; True if every step completed."""
+    home = Path(session.create_tmp()) / f"home-{client}-{run}"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    env = {"QT_QPA_PLATFORM": "offscreen", "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    output = str(
+        session.run(
+            python,
+            f"tests/compat/drive_{client}.py",
+            str(home / "work"),
+            *args,
+            env=env,
+            external=True,
+            silent=True,
+            success_codes=[0, 1],
+        )
+    ).splitlines()
+    steps = [line.removeprefix("STEP ") for line in output if line.startswith("STEP ")]
+    if not any('"step": "total"' in line for line in steps):  # the driver's watchdog ended a hung step
+        started = [line.removeprefix("START ") for line in output if line.startswith("START ")]
+        hung = {"program": client, "engine": run, "step": started[-1] if started else "?", "outcome": "hung"}
+        steps.append(json.dumps(hung))
+    with (results / "steps.jsonl").open("a", encoding="utf-8") as out:
+        out.writelines(f"{line}\n" for line in steps)
+    with (results / "ports.jsonl").open("a", encoding="utf-8") as out:
+        out.writelines(f"{line.removeprefix('PORT ')}\n" for line in output if line.startswith("PORT "))
+    for line in steps:
+        session.log(line)
+    return any('"step": "total", "outcome": "ok"' in line for line in steps)
+
+
 @nox.session(python=VS_PYTHONS[0], default=False)
 def compat(session: nox.Session) -> None:
     """vsview 0.14.0 and vs-preview 0.20.1 from PyPI, driven headless, and vs-jetpack 2.2.6's own
@@ -518,56 +551,42 @@ def compat(session: nox.Session) -> None:
 
     Each client gets two fresh environments (one per engine); tests/compat/drive_<client>.py loads a
     three-output script, switches output, seeks, plays, reloads, loads a broken script and checks
-    that the error is shown, then closes. The session fails if a step fails on vsengine-core.
-    vs-jetpack's tests run on both; a test that passes on the reference must pass on ours.
-    Results: build/compat/steps.jsonl, build/compat/vsjetpack-*.xml and the log.
-    `nox -s compat -- vspreview` (or vsview, vsjetpack) runs one part.
+    that the error is shown, then closes. On vsengine-core it runs a second time with the client
+    patched at run time onto vsengine_qt (its loop, and vs-preview's playback on FrameStream:
+    tests/compat/port_<client>.py, docs/vsengine-qt/porting.md). The session fails if a step fails
+    on vsengine-core, patched or not. vs-jetpack's tests run on both; a test that passes on the
+    reference must pass on ours. Results: build/compat/steps.jsonl, ports.jsonl (the patches' line
+    counts), port-<client>.diff, vsjetpack-*.xml and the log.
+    `nox -s compat -- vspreview` (or vsview, vsjetpack) runs one part; `-- port` (with a client
+    name or alone) only the patched runs.
     """
-    clients = session.posargs or [*COMPAT_CLIENTS, "vsjetpack"]
+    parts = session.posargs or [*COMPAT_CLIENTS, "vsjetpack"]
+    only_port = "port" in parts
+    clients = [part for part in parts if part != "port"] or [*COMPAT_CLIENTS]
     session.install("pip")
     if "vsview" in clients and _missing_libpulse():
         session.error(
             "vsview imports QtMultimedia, which needs the system library libpulse.so.0 even offscreen: "
             "install the Debian/Ubuntu package libpulse0 (apt-get install -y libpulse0) and run again."
         )
-    results = Path("build/compat")
+    results = Path("build/compat").resolve()
     results.mkdir(parents=True, exist_ok=True)
-    log = results / "steps.jsonl"
-    log.write_text("", encoding="utf-8")
+    for log in ("steps.jsonl", "ports.jsonl"):
+        (results / log).write_text("", encoding="utf-8")
     failed = []
-    if "vsjetpack" in clients and not _jetpack_suite(session, results):
+    if "vsjetpack" in clients and not only_port and not _jetpack_suite(session, results):
         failed.append("vs-jetpack's tests")
     for client in (client for client in clients if client in COMPAT_CLIENTS):
-        for engine in ("vsjetengine", "ours"):
+        for engine in ("ours",) if only_port else ("vsjetengine", "ours"):
             python = _client_venv(session, client, engine)
-            home = Path(session.create_tmp()) / f"home-{client}-{engine}"
-            shutil.rmtree(home, ignore_errors=True)
-            home.mkdir(parents=True)
-            env = {
-                "QT_QPA_PLATFORM": "offscreen",
-                "HOME": str(home),
-                "XDG_CONFIG_HOME": str(home / ".config"),
-            }
-            output = session.run(
-                python,
-                f"tests/compat/drive_{client}.py",
-                str(home / "work"),
-                env=env,
-                external=True,
-                silent=True,
-                success_codes=[0, 1],
-            )
-            steps = [
-                line.removeprefix("STEP ") for line in str(output).splitlines() if line.startswith("STEP ")
-            ]
-            with log.open("a", encoding="utf-8") as out:
-                out.writelines(f"{line}\n" for line in steps)
-            for line in steps:
-                session.log(line)
-            if engine == "ours" and not any('"step": "total", "outcome": "ok"' in line for line in steps):
+            if not only_port and not _drive(session, python, client, engine, results) and engine == "ours":
                 failed.append(client)
+            if engine == "ours":
+                diff = str(results / f"port-{client}.diff")
+                if not _drive(session, python, client, "ours-port", results, "--port", diff):
+                    failed.append(f"{client} patched onto vsengine_qt")
     if failed:
-        session.error(f"a scripted session failed on vsengine-core: {', '.join(failed)} (see {log})")
+        session.error(f"a scripted session failed on vsengine-core: {', '.join(failed)} (see {results})")
 
 
 @nox.session(python=VS_PYTHONS[0], default=False)

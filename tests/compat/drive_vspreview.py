@@ -1,7 +1,10 @@
 """Drive vs-preview 0.20.1 headless through a scripted session (run by ``nox -s compat``).
 
-Usage: ``python drive_vspreview.py WORKDIR``, with QT_QPA_PLATFORM=offscreen, inside an environment
-that has vspreview and either vsengine-core (ours) or vsjetengine 2.0.0 (the reference).
+Usage: ``python drive_vspreview.py WORKDIR [--port DIFF]``, with QT_QPA_PLATFORM=offscreen, inside
+an environment that has vspreview and either vsengine-core (ours) or vsjetengine 2.0.0 (the
+reference). With ``--port`` vs-preview runs patched onto vsengine_qt's loop and ``FrameStream``
+playback (``port_vspreview.py``; the patch's unified diff goes to DIFF), from a copy of the
+installed package.
 
 vs-preview starts as ``vspreview.init.main`` starts it (its QApplication, its vsengine loop, its
 ``MainWindow`` and ``load_script``), minus the argument parsing and ``app.exec()``. Each step acts
@@ -20,13 +23,19 @@ from typing import Any
 from driver_support import (
     BROKEN_MARKER,
     FIRST_COLOURS,
+    LENGTH,
     RELOADED_COLOURS,
     Steps,
     Waiter,
+    arguments,
     broken_source,
     colour_at_centre,
+    end_application,
     engine_name,
     exit_after,
+    failing_frame_source,
+    loop_in_use,
+    port,
     same_colour,
     script_source,
     write,
@@ -34,12 +43,17 @@ from driver_support import (
 
 
 def main() -> None:
-    workdir = Path(sys.argv[1]).resolve()
+    workdir, diff = arguments()
     workdir.mkdir(parents=True, exist_ok=True)
     script = workdir / "outputs.vpy"
     write(script, script_source(FIRST_COLOURS))
+    engine = engine_name()
+    if diff is not None:
+        from port_vspreview import HUNKS
 
-    steps = Steps("vs-preview 0.20.1", engine_name())
+        engine += port("vspreview", HUNKS, workdir, diff)
+
+    steps = Steps("vs-preview 0.20.1", engine)
     state: dict[str, Any] = {}
 
     from PyQt6 import QtCore
@@ -68,7 +82,7 @@ def main() -> None:
         set_vsengine_loop()
         window = MainWindow(Path(os.getcwd()), True, True, False)
         state.update(app=app, window=window)
-        return type(window).__name__
+        return f"{type(window).__name__}, loop {loop_in_use(diff is not None)}"
 
     def load() -> str:
         from jetpytools import SPath
@@ -104,10 +118,26 @@ def main() -> None:
         playback = state["window"].toolbars.playback
         start_at = shown_frame()
         playback.play()
+        if diff is not None:
+            from vsengine_qt import FrameStream
+
+            assert isinstance(playback.play_timer, FrameStream), "the port of playback is not in effect"
         wait.until(lambda: shown_frame() >= start_at + 12, "12 frames played", actual=shown_frame)
         playback.stop()
         stopped_at = shown_frame()
         return f"frames {start_at} -> {stopped_at}"
+
+    def play_to_the_end() -> str:
+        window = state["window"]
+        playback = window.toolbars.playback
+        last = LENGTH - 1
+        window.switch_frame(last - 6)
+        playback.play()
+        wait.until(lambda: shown_frame() == last, f"the last frame ({last}) shown", actual=shown_frame)
+        wait.until(lambda: not playback.play_timer.isActive(), "playback to stop by itself")
+        status = window.statusbar.label.text()
+        assert status != "Playing", status
+        return f"stopped at frame {shown_frame()}, status {status!r}"
 
     def reload() -> str:
         window = state["window"]
@@ -143,21 +173,42 @@ def main() -> None:
         )
         return f"shows {shown_colour()}"
 
+    def frame_fails_during_playback() -> str:
+        # Only with the port: vs-preview 0.20.1 itself aborts here (its timer slot raises the frame's
+        # error from .result(), and PyQt6 aborts on an exception in a slot).
+        window = state["window"]
+        playback = window.toolbars.playback
+        write(script, failing_frame_source(20))
+        window.reload_script()
+        assert not window.script_exec_failed, window.script_error_dialog.label.text()
+        window.switch_output(0)
+        window.switch_frame(10)
+        playback.play()
+        dialog = window.script_error_dialog
+        wait.until(lambda: dialog.isVisible(), "the error dialog", actual=shown_frame)
+        assert BROKEN_MARKER in dialog.label.text(), dialog.label.text()
+        wait.until(lambda: not playback.play_timer.isActive(), "playback to stop")
+        dialog.hide()
+        return f"{dialog.windowTitle()} at frame {shown_frame()}, playback stopped"
+
     def close() -> str:
         window = state["window"]
         window.close()
         wait.until(lambda: not window.isVisible(), "the main window to close")
-        state["app"].processEvents()
-        return "closed"
+        end_application(state["app"], QtCore)
+        return "closed, app.exec() returned"
 
     steps.run("start", start)
     steps.run("load multi-output script", load)
     steps.run("switch output", switch_output)
     steps.run("seek", seek)
     steps.run("play", play)
+    steps.run("play to the end", play_to_the_end)
     steps.run("reload", reload)
     steps.run("broken script shows its error", broken)
     steps.run("fixed script loads again", recover)
+    if diff is not None:
+        steps.run("a frame that fails during playback shows its error", frame_fails_during_playback)
     steps.run("close", close)
     exit_after(steps)
 

@@ -1,20 +1,22 @@
 """Drive vsview 0.14.0 headless through a scripted session (run by ``nox -s compat``).
 
-Usage: ``python drive_vsview.py WORKDIR``, with QT_QPA_PLATFORM=offscreen, inside an environment
-that has vsview and either vsengine-core (ours) or vsjetengine 2.0.0 (the reference).
+Usage: ``python drive_vsview.py WORKDIR [--port DIFF]``, with QT_QPA_PLATFORM=offscreen, inside an
+environment that has vsview and either vsengine-core (ours) or vsjetengine 2.0.0 (the reference).
+With ``--port`` vsview runs patched onto vsengine_qt's loop (``port_vsview.py``; the patch's
+unified diff goes to DIFF), from a copy of the installed package.
 
 vsview starts as its ``vsview`` command starts it (``Application``, ``PluginManager.load()``,
 ``MainWindow``), minus the command-line parsing. Each step acts on vsview's own objects (its main
 window's ``load_new_script``, the workspace's playback manager's seek and play slots, its reload
 slot) and waits for vsview's own signals and state: the frames it renders (checked by colour), the
-timeline cursor, the error dialog it opens for a broken script.
+timeline cursor, the error dialog it opens for a broken script. One step calls a coroutine the way
+a vsview plugin would, through ``vsview.api.run_in_loop(return_future=False)`` in a GUI slot.
 """
 
 from __future__ import annotations
 
-import sys
+import asyncio
 import threading
-from pathlib import Path
 from typing import Any
 
 from driver_support import (
@@ -23,10 +25,14 @@ from driver_support import (
     RELOADED_COLOURS,
     Steps,
     Waiter,
+    arguments,
     broken_source,
     colour_at_centre,
+    end_application,
     engine_name,
     exit_after,
+    loop_in_use,
+    port,
     same_colour,
     script_source,
     write,
@@ -34,12 +40,17 @@ from driver_support import (
 
 
 def main() -> None:
-    workdir = Path(sys.argv[1])
+    workdir, diff = arguments()
     workdir.mkdir(parents=True, exist_ok=True)
     script = workdir / "outputs.vpy"
     write(script, script_source(FIRST_COLOURS))
+    engine = engine_name()
+    if diff is not None:
+        from port_vsview import HUNKS
 
-    steps = Steps("vsview 0.14.0", engine_name())
+        engine += port("vsview", HUNKS, workdir, diff)
+
+    steps = Steps("vsview 0.14.0", engine)
     state: dict[str, Any] = {}
     frames: list[tuple[int, tuple[int, int, int]]] = []  # (cursor before it was shown, colour)
     frames_lock = threading.Lock()
@@ -55,7 +66,7 @@ def main() -> None:
         from vsview.app.main import Application, MainWindow
         from vsview.app.plugins.manager import PluginManager
 
-        app = Application([sys.argv[0]], no_settings=True)
+        app = Application([__file__], no_settings=True)
         PluginManager.load()
         window = MainWindow()
         window.show()
@@ -72,7 +83,7 @@ def main() -> None:
         watcher.timeout.connect(close_dialogs)
         watcher.start(50)
         state["watcher"] = watcher
-        return type(window).__name__
+        return f"{type(window).__name__}, loop {loop_in_use(diff is not None)}"
 
     def on_frame(image: Any, *_: Any) -> None:
         with frames_lock:
@@ -160,13 +171,27 @@ def main() -> None:
         shown = next(text for text in dialogs if BROKEN_MARKER in text)
         return f"status {errored[0]!r}; dialog: {shown.splitlines()[0]}"
 
+    def plugin_coroutine() -> str:
+        from vsview.api import run_in_loop
+
+        @run_in_loop(return_future=False)
+        async def double(x: int) -> int:
+            await asyncio.sleep(0)
+            return 2 * x
+
+        results: list[int] = []
+        QtCore.QTimer.singleShot(0, lambda: results.append(double(21)))  # a slot on the GUI thread
+        wait.until(lambda: results, "the coroutine's result in the slot")
+        assert results == [42], results
+        return f"double(21) -> {results[0]} in a GUI slot"
+
     def close() -> str:
         window = state["window"]
         window.close()
         state["watcher"].stop()
         wait.until(lambda: not window.isVisible(), "the main window to close")
-        state["app"].processEvents()
-        return "closed"
+        end_application(state["app"], QtCore)
+        return "closed, app.exec() returned"
 
     steps.run("start", start)
     steps.run("load multi-output script", load)
@@ -175,6 +200,7 @@ def main() -> None:
     steps.run("play", play)
     steps.run("reload", reload)
     steps.run("broken script shows its error", broken)
+    steps.run("plugin coroutine through run_in_loop", plugin_coroutine)
     steps.run("close", close)
     exit_after(steps)
 

@@ -7,16 +7,19 @@ environment (made by ``nox -s compat``), where only the client and its dependenc
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from pathlib import Path
+    from collections.abc import Callable, Sequence
+
+    from porting import Hunk
 
 #: Colours of the outputs of the multi-output script (RGB24 clips), before and after the reload.
 FIRST_COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200)]
@@ -43,6 +46,21 @@ def broken_source() -> str:
     )
 
 
+def failing_frame_source(frame: int) -> str:
+    """The multi-output script, whose output 0 fails to render ``frame`` (the error names BROKEN_MARKER)."""
+    return script_source(FIRST_COLOURS) + (
+        "\n\ndef _frame(n, clip=vs.get_output(0)[0]):\n"
+        f"    if n == {frame}:\n"
+        f'        raise ValueError("{BROKEN_MARKER} at frame {frame}")\n'
+        "    return clip\n\n\n"
+        "vs.core.std.FrameEval(vs.get_output(0)[0], _frame).set_output(0)\n"
+    )
+
+
+#: A step still running after this long has hung its thread (Waiter's own time-out is 60 s).
+HANG_SECONDS = 300
+
+
 class StepFailed(Exception):
     """A step did not reach its expected state."""
 
@@ -61,6 +79,10 @@ class Steps:
             self._log(name, "skipped", 0.0, "an earlier step failed")
             return
         began = time.monotonic()
+        # A step that hangs the GUI thread (a deadlock) never returns to Waiter's time-out: after
+        # HANG_SECONDS the stacks of every thread are printed and the process exits (status 1).
+        print(f"START {name}", flush=True)
+        faulthandler.dump_traceback_later(HANG_SECONDS, exit=True)
         try:
             detail = step() or ""
         except Exception as error:  # the log says what failed; the exit status says that it did
@@ -70,6 +92,8 @@ class Steps:
             self._log(name, "failed", time.monotonic() - began, detail)
         else:
             self._log(name, "ok", time.monotonic() - began, detail)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
 
     def _log(self, name: str, outcome: str, seconds: float, detail: str) -> None:
         record = {
@@ -124,6 +148,25 @@ def same_colour(shown: tuple[int, int, int] | None, expected: tuple[int, int, in
     return shown is not None and all(abs(a - b) <= 3 for a, b in zip(shown, expected, strict=True))
 
 
+def end_application(app: Any, qt_core: Any) -> None:
+    """End the application as the program's own ``app.exec()`` ends: its event loop runs, is asked
+    to quit, and returns (``aboutToQuit`` is emitted, the program's handlers of it run)."""
+    qt_core.QTimer.singleShot(0, app.quit)
+    app.exec()
+
+
+def loop_in_use(ported: bool) -> str:
+    """The vsengine loop the program set, by class; with a port, it must be vsengine_qt's."""
+    from vsengine.loops import get_loop
+
+    loop = get_loop()
+    if ported:
+        import vsengine_qt
+
+        assert isinstance(loop, vsengine_qt.QtEventLoop), f"the port is not in effect: {loop!r}"
+    return f"{type(loop).__module__}.{type(loop).__qualname__}"
+
+
 def engine_name() -> str:
     """Which vsengine this environment runs: ours (vsengine-core) or the public vsjetengine."""
     from importlib.metadata import PackageNotFoundError, version
@@ -149,3 +192,39 @@ def exit_after(steps: Steps) -> None:
     if status:
         os._exit(status)
     sys.exit(0)
+
+
+def arguments() -> tuple[Path, Path | None]:
+    """``WORKDIR [--port DIFF]``: where the driver works, and where the port's diff goes (None: no port)."""
+    args = sys.argv[1:]
+    if len(args) == 3 and args[1] == "--port":
+        return Path(args[0]).resolve(), Path(args[2]).resolve()
+    if len(args) != 1:
+        raise SystemExit(f"usage: {sys.argv[0]} WORKDIR [--port DIFF]")
+    return Path(args[0]).resolve(), None
+
+
+def port(package: str, hunks: Sequence[Hunk], workdir: Path, diff: Path) -> str:
+    """Apply a port to a copy of the installed ``package`` and import the program from the copy from
+    now on; write the unified diff to ``diff``. Returns what to add to the engine's name."""
+    import importlib.util
+
+    from porting import apply
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"{package} is not installed")
+    done = apply(Path(spec.submodule_search_locations[0]), hunks, workdir)
+    sys.path.insert(0, str(done.root))
+    diff.write_text(done.diff, encoding="utf-8")
+    record = {
+        "program": package,
+        "added": done.added,
+        "removed": done.removed,
+        "hunks": [
+            {"file": file, "what": why, "code_added": added, "code_removed": removed}
+            for file, why, added, removed in done.per_hunk
+        ],
+    }
+    print("PORT " + json.dumps(record), flush=True)
+    return " + port to vsengine_qt"
