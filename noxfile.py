@@ -59,12 +59,13 @@ def _run_pytest(session: nox.Session, *paths: str) -> None:
 
 @nox.session(python=VS_PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The test suite of vsengine-core."""
+    """The test suite of vsengine-core (and of the compat session's patcher, tests/compat/test_porting.py)."""
     # PySide6 runs the contract's custom Qt loop example and the QObject store test (no Qt app code).
     session.install("-e", f"{CORE}[trio,anyio]", *TEST_DEPS, "PySide6-Essentials")
     # vspipe (the reference the Y4M tests compare with) runs only once this has been done per venv.
     session.run("vapoursynth", "config", silent=True)
-    _run_pytest(session, "tests/vsengine")
+    # tests/compat/test_porting.py: the compat session's run-time patcher and the porting guide.
+    _run_pytest(session, "tests/vsengine", "tests/compat/test_porting.py")
 
 
 @nox.session

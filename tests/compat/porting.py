@@ -179,11 +179,11 @@ def _patch(source: str, hunks: Sequence[Hunk], file: str) -> tuple[str, list[tup
     for (_, end, _, a), (start, _, _, b) in itertools.pairwise(edits):
         if start < end:
             raise PortError(f"{file}: hunks overlap: {a.why!r} and {b.why!r}")
-    counts = []
+    counts = {}
     for start, end, new, hunk in reversed(edits):
-        counts.append((file, hunk.why, _code(new), _code(lines[start:end])))
+        counts[id(hunk)] = (file, hunk.why, _code(new), _code(lines[start:end]))
         lines[start:end] = new
-    return "".join(lines), counts[::-1]
+    return "".join(lines), [counts[id(hunk)] for hunk in hunks]
 
 
 def _code_lines(code: str) -> list[str]:
