@@ -415,6 +415,29 @@ def stress(session: nox.Session, binding: str) -> None:
     )
 
 
+@nox.session(python=False, default=False)
+def under_load(session: nox.Session) -> None:
+    """The default sessions while CPU hogs keep every core busy, with PYTHONDEVMODE=1 (not a default
+    session; as long as `nox` itself, or longer). The suite must pass on a loaded machine: record each
+    run in docs/reliability.md. Arguments after `--` go to the inner nox instead of its defaults, e.g.
+    `nox -s under_load -- -s tests-3.12 "tests_qt(3.12-pyqt6)"`; NOX_HOGS sets the number of hogs
+    (default: one per core)."""
+    import os
+    import subprocess
+    import sys
+
+    count = int(os.environ.get("NOX_HOGS", os.cpu_count() or 2))
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    session.log(f"{count} CPU hogs started; load average {os.getloadavg()}")
+    try:
+        session.run("nox", *session.posargs, env={"PYTHONDEVMODE": "1"}, external=True)
+    finally:
+        session.log(f"load average at the end {os.getloadavg()}")
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
 #: The real clients of vsengine and what each needs from PyPI (vs-preview 0.20.1 needs vsjetpack 1.x).
 COMPAT_CLIENTS = {"vsview": ["vsview==0.14.0"], "vspreview": ["vspreview==0.20.1", "vsjetpack<2"]}
 #: The public package vsengine-core replaces, at the version it is compared with.
