@@ -24,7 +24,7 @@ from vsengine_qt._qt import QtCore, QtWidgets, exec_
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vsengine"))
 from loop_contract import TIMEOUT, AsyncIOTools, AsyncTools, LoopContract, LoopRunner, in_thread
-from vsqt_helpers import run
+from vsqt_helpers import exec_app, run
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -234,8 +234,7 @@ def test_setup_runs_asyncio_vsengine_and_frames_inside_app_exec(qapp: QtWidgets.
                 qapp.quit()
 
         loop.call_soon(lambda: outcome.append(loop.create_task(main())))
-        QtCore.QTimer.singleShot(int(TIMEOUT * 1000), qapp.quit)
-        exec_(qapp)
+        exec_app(qapp, TIMEOUT)
     assert outcome[1:] == [42]
     assert session.closed
     assert get_loop() is NO_LOOP

@@ -16,6 +16,22 @@ if TYPE_CHECKING:
 STEP_TIMEOUT = 20.0
 
 
+def exec_app(app: Any, timeout: float = STEP_TIMEOUT) -> None:
+    """``app.exec()``, ended by ``app.quit()`` after ``timeout`` seconds at the latest. The bound is
+    cancelled once exec returns: a late ``quit()`` would end the event loop running then (on Qt 5
+    any loop, e.g. a later test's asyncio loop)."""
+    from vsengine_qt._qt import QtCore, exec_
+
+    bound = QtCore.QTimer()
+    bound.setSingleShot(True)
+    bound.timeout.connect(app.quit)
+    bound.start(int(timeout * 1000))
+    try:
+        exec_(app)
+    finally:
+        bound.stop()
+
+
 def run[T](coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
     """Run ``coro`` on a qtinter loop in owner mode (asyncio drives Qt's loop), failing after ``timeout``."""
     return asyncio.run(asyncio.wait_for(coro, timeout), loop_factory=qtinter.new_event_loop)

@@ -27,7 +27,7 @@ import vapoursynth as vs
 
 from vsengine_qt._frames import FramePump
 from vsengine_qt._pacing import QtClock
-from vsengine_qt._qt import BINDING, QtCore, Signal
+from vsengine_qt._qt import BINDING, QT5, QtCore, Signal
 
 if TYPE_CHECKING:
     import asyncio
@@ -47,6 +47,11 @@ class AudioUnavailable(Exception):
 
 def _multimedia() -> Any:
     """The binding's QtMultimedia with Qt 6's ``QAudioSink``, or :class:`AudioUnavailable`."""
+    if QT5:
+        # Qt 5's QtMultimedia has QAudioOutput, another API (see docs/vsengine-qt/previewer.md).
+        raise AudioUnavailable(
+            f"audio is not played: it needs a Qt 6 binding (PyQt6 or PySide6); {BINDING} has Qt 5"
+        )
     try:
         module = importlib.import_module(f"{BINDING}.QtMultimedia")
     except ImportError as exc:
@@ -56,8 +61,6 @@ def _multimedia() -> Any:
             else f"install {BINDING} with its QtMultimedia module"
         )
         raise AudioUnavailable(f"audio is not played: {BINDING}.QtMultimedia is missing ({fix})") from exc
-    if not hasattr(module, "QAudioSink"):
-        raise AudioUnavailable(f"audio is not played: it needs Qt 6's QAudioSink ({BINDING} has Qt 5)")
     return module
 
 

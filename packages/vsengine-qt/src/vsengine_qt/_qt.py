@@ -16,6 +16,7 @@ from qtinter import bindings as _bindings
 __all__ = [
     "BINDING",
     "IS_PYQT",
+    "QT5",
     "QtCore",
     "QtGui",
     "QtWidgets",
@@ -23,10 +24,13 @@ __all__ = [
     "Slot",
     "exec_",
     "image_over_memory",
+    "mouse_position",
 ]
 
 BINDING: str = _bindings.__binding__
 IS_PYQT = BINDING.startswith("PyQt")
+#: The binding wraps Qt 5 (PyQt5, PySide2), whose API differs from Qt 6's in the places below.
+QT5 = BINDING in ("PyQt5", "PySide2")
 
 # Type checking runs once per binding: PyQt6 by default, PySide6 with ``--always-true TYPECHECK_PYSIDE6``.
 TYPECHECK_PYSIDE6 = False
@@ -75,3 +79,11 @@ def exec_(obj: Any) -> int:
     """``obj.exec()`` on every binding (PyQt5 and PySide2 spell it ``exec_`` too)."""
     method = getattr(obj, "exec", None) or obj.exec_
     return int(method())
+
+
+def mouse_position(event: QtGui.QMouseEvent) -> QtCore.QPointF:
+    """Where a mouse event happened, in the receiving widget's coordinates (Qt 5 names it ``localPos()``)."""
+    if QT5:
+        local: QtCore.QPointF = event.localPos()  # type: ignore[attr-defined,unused-ignore]
+        return local
+    return event.position()

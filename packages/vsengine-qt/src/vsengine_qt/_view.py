@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bisect
 
-from vsengine_qt._qt import QtCore, QtGui, QtWidgets, Signal
+from vsengine_qt._qt import QtCore, QtGui, QtWidgets, Signal, mouse_position
 
 __all__ = ["ZOOM_STEPS", "FrameView"]
 
@@ -189,7 +189,7 @@ class FrameView(QtWidgets.QWidget):
     def mousePressEvent(self, event: QtGui.QMouseEvent | None) -> None:
         if event is None or event.button() != _Button.LeftButton:
             return
-        position = event.position()
+        position = mouse_position(event)
         divider = self._divider_x()
         kind = "wipe" if divider is not None and abs(position.x() - divider) <= _GRAB else "pan"
         self._drag = (kind, position, QtCore.QPointF(position))
@@ -198,7 +198,7 @@ class FrameView(QtWidgets.QWidget):
     def mouseMoveEvent(self, event: QtGui.QMouseEvent | None) -> None:
         if event is None:
             return
-        position = event.position()
+        position = mouse_position(event)
         if self._drag is not None:
             kind, _, last = self._drag
             if kind == "wipe":

@@ -24,7 +24,7 @@ from vsengine_qt._help import SHORTCUTS, ShortcutHelp
 from vsengine_qt._image import frame_to_qimage
 from vsengine_qt._inspect import clip_info, format_props, format_value, pixel_value
 from vsengine_qt._panels import AudioControls, InfoPanel
-from vsengine_qt._qt import QtCore, QtGui, QtWidgets, Signal
+from vsengine_qt._qt import QtCore, QtGui, QtWidgets, Signal, mouse_position
 from vsengine_qt._settings import ScriptState, StateFile
 from vsengine_qt._snapshot import copy_snapshot, save_snapshot, snapshot_name
 from vsengine_qt._source import Source, load_source, script_files
@@ -90,7 +90,7 @@ class _SeekSlider(QtWidgets.QSlider):
                 self,
             )
             span = groove.width() - handle.width()
-            x = int(event.position().x()) - groove.x() - handle.width() // 2
+            x = int(mouse_position(event).x()) - groove.x() - handle.width() // 2
             value = QtWidgets.QStyle.sliderValueFromPosition(self.minimum(), self.maximum(), x, max(span, 1))
             self.setValue(value)
             event.accept()
