@@ -215,7 +215,8 @@ def test_every_frame_holds_the_audio_while_a_frame_is_late(
         del GATES["late-frame"]
     # Frame 11 was the last shown: the sound stopped after its end, within the hold's slack.
     assert sample_of(12) <= held <= sample_of(12) + int(RATE * AUDIO_SLACK) + RATE // 1000 + 1, held
-    assert [n for n, _ in shown] == list(range(1, 21))
+    # Every frame, in order (after the late one they come at once: more than 20 may be in by the pause).
+    assert [n for n, _ in shown][:20] == list(range(1, 21))
     for n, position in shown:
         assert sample_of(n) <= position <= sample_of(n + 1) + int(RATE * AUDIO_SLACK) + PER_FRAME, (
             n,
