@@ -54,6 +54,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--clips", nargs="+", choices=list(FRAMES), default=list(FRAMES), help="which clips to measure"
     )
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument(
+        "--only",
+        choices=["vs-threads", "vsengine-qt", "async-for", "signal-per-frame"],
+        help="measure only this method and print one line per clip (for interleaving separate "
+        "processes, e.g. each under `chrt -f 10` on a loaded machine; see performance.md)",
+    )
     return parser.parse_args(argv)
 
 
@@ -197,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, list[float]]] = {}
     # CPU time of the whole process per frame (all threads): less sensitive to other load than frames/s.
     cpu: dict[str, dict[str, list[float]]] = {}
+    # CPU time of the Qt main thread per frame (the thread every frame is delivered to).
+    qt_cpu: dict[str, dict[str, list[float]]] = {}
+    selected = {args.only: methods[args.only]} if args.only else methods
     with vsengine_qt.setup() as session, session.policy.new_environment() as env:
         threads = env.core.num_threads
         for clip_name, keep in (("real", False), ("keep", True)):
@@ -212,17 +221,30 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 return clip
 
-            results[clip_name] = {name: [] for name in methods}
-            cpu[clip_name] = {name: [] for name in methods}
-            for method in methods.values():  # warm-up
+            results[clip_name] = {name: [] for name in selected}
+            cpu[clip_name] = {name: [] for name in selected}
+            qt_cpu[clip_name] = {name: [] for name in selected}
+            for method in selected.values():  # warm-up
                 method(fresh_clip(), min(count, 500), args.prefetch)
             for _ in range(args.rounds):
-                for name, method in methods.items():
+                for name, method in selected.items():
                     clip = fresh_clip()
-                    began = time.process_time()
+                    began, began_qt = time.process_time(), time.thread_time()
                     results[clip_name][name].append(method(clip, count, args.prefetch))
                     cpu[clip_name][name].append((time.process_time() - began) / count * 1e6)
+                    qt_cpu[clip_name][name].append((time.thread_time() - began_qt) / count * 1e6)
                     del clip
+
+    if args.only:
+        for clip_name, by_method in results.items():
+            rate = statistics.median(by_method[args.only])
+            total = statistics.median(cpu[clip_name][args.only])
+            on_qt = statistics.median(qt_cpu[clip_name][args.only])
+            print(
+                f"{args.only} {clip_name}: {rate:,.0f} frames/s, CPU {total:.1f} µs/frame "
+                f"(Qt thread {on_qt:.1f})"
+            )
+        return 0
 
     print(
         f"binding {args.binding}, Python {sys.version.split()[0]}, VapourSynth threads {threads}, "
