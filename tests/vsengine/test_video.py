@@ -214,8 +214,19 @@ def test_frames_stop_at_the_first_error(env: ManagedEnvironment) -> None:
 
 
 def test_frames_never_request_beyond_the_backlog(env: ManagedEnvironment) -> None:
-    requested: list[int] = []
+    """No frame is requested more than `backlog` frames ahead of the one the consumer is taking.
+
+    Checked at every request, whenever it happens: VapourSynth calls `record(n)` only after frame n
+    was requested, and the consumer counts a frame as taken before it asks for it. The consumer holds
+    still after frame 0 until the window is full (frames 0..5 requested), so a read-ahead that
+    ignored the backlog would run ahead while it waits.
+    """
+    backlog = 5
     lock = threading.Lock()
+    asked = 0  # frames the consumer has asked for so far (it is taking frame asked - 1)
+    requested: list[int] = []
+    too_far: list[tuple[int, int]] = []
+    window_full = threading.Event()
 
     def build() -> vs.VideoNode:
         clip = numbered_clip(50)
@@ -223,24 +234,26 @@ def test_frames_never_request_beyond_the_backlog(env: ManagedEnvironment) -> Non
         def record(n: int) -> vs.VideoNode:
             with lock:
                 requested.append(n)
+                if n > asked - 1 + backlog:
+                    too_far.append((n, asked - 1))
+                if len(requested) == backlog + 1:
+                    window_full.set()
             return clip
 
         return cast("vs.VideoNode", core().std.FrameEval(clip, record))
 
     clip = make(env, build)
-    iterator = frames(clip, env, prefetch=2, backlog=5, close=True)
-    first = next(iterator)
-    assert bytes(first[0])[0] == 0
-    # Wait (bounded) until the window is full; then nothing else may be requested.
-    deadline = time.monotonic() + 10
-    while len(requested) < 6 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.1)
-    with lock:
-        # Frame 0 was taken; at most `backlog` frames (1..5) may be requested or buffered ahead.
-        assert sorted(requested) == list(range(6))
-    rest = [bytes(f[0])[0] for f in iterator]
-    assert rest == list(range(1, 50))
+    iterator = frames(clip, env, prefetch=2, backlog=backlog, close=True)
+    taken = []
+    for _ in range(50):
+        with lock:
+            asked += 1
+        taken.append(bytes(next(iterator)[0])[0])
+        if len(taken) == 1:
+            assert window_full.wait(60), f"the window never filled: requested {sorted(requested)}"
+    assert taken == list(range(50))
+    assert sorted(requested) == list(range(50))
+    assert too_far == [], "(frame requested, frame being taken) beyond the backlog"
 
 
 def test_frames_early_exit_releases_the_environment(policy: Policy) -> None:
@@ -450,38 +463,50 @@ def test_render_stops_at_the_first_error(env: ManagedEnvironment) -> None:
 
 
 def test_waiting_for_a_slow_frame_does_not_spin(env: ManagedEnvironment) -> None:
-    """A consumer blocked on a slow frame sleeps: it runs no Python code until the frame arrives."""
+    """A consumer blocked on a slow frame sleeps: it waits without a timeout (only the frame's arrival
+    can wake it) and runs no Python code until the frame arrives."""
     reached, gate = threading.Event(), threading.Event()
     clip = make(env, lambda: gated(numbered_clip(8), 5, reached, gate))
-    events = 0
     received: list[int] = []
+    events_while_blocked: list[int] = []  # traced events from its blocking on frame 5 to the gate's opening
+    blocked = threading.Event()
 
-    def count(frame: Any, event: str, arg: Any) -> Any:
-        nonlocal events
-        events += 1
-        return count
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        if blocked.is_set():
+            if not gate.is_set():
+                events_while_blocked[0] += 1
+        elif (
+            event == "call"
+            and len(received) == 5  # frames 1..5 of render() (0..4 of the clip) arrived; 6 is gated
+            and frame.f_code.co_name == "wait"
+            and frame.f_code.co_filename == threading.__file__
+            and frame.f_locals.get("timeout") is None
+        ):
+            events_while_blocked.append(0)
+            blocked.set()
+        return trace
 
     def consume() -> None:
-        sys.settrace(count)
+        sys.settrace(trace)
         try:
-            received.extend(n for n, _ in render(clip, env, prefetch=2, backlog=4))
+            for n, _ in render(clip, env, prefetch=2, backlog=4):
+                received.append(n)
         finally:
             sys.settrace(None)
 
     consumer = threading.Thread(target=consume)
     consumer.start()
     try:
-        assert reached.wait(10), "frame 5 was never requested"
-        time.sleep(0.2)  # let the consumer reach frame 5 and start waiting for it
-        before = events
-        time.sleep(0.3)  # a spinning consumer would run thousands of traced lines here
-        during_wait = events - before
+        assert reached.wait(60), "frame 5 was never requested"
+        # A consumer that polled (a loop with a timeout, a sleep, or a busy loop) never blocks.
+        assert blocked.wait(60), f"the consumer never blocked waiting for frame 5 (it got {received})"
     finally:
         gate.set()
-        consumer.join(10)
+        consumer.join(60)
     assert not consumer.is_alive()
     assert received == list(range(1, 9))
-    assert during_wait < 20, f"the consumer ran {during_wait} traced events while waiting for one frame"
+    # Until the gate opened it ran only the lines of Condition.wait that lead to its lock (no loop).
+    assert events_while_blocked[0] < 30, f"the consumer ran {events_while_blocked[0]} traced events"
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
