@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 import pytest
+from vsqt_helpers import STEP_TIMEOUT, run
 
 from vsengine.loops import NO_LOOP, get_loop
 from vsengine_qt import PreviewWindow
 from vsengine_qt._cli import display_available, main
-from vsengine_qt._headless import parse_range
+from vsengine_qt._headless import parse_range, render_headless
+from vsengine_qt._png import write_png
 from vsengine_qt._qt import BINDING, QtCore, QtGui, QtWidgets
 from vsengine_qt._testclip import BARS, HEIGHT, MARKER_PERIOD, STRIP_HEIGHT, WIDTH, marker_frame
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from vsengine.policy import Policy
 
 
 def preview(*args: str, display: bool = False, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -231,6 +237,53 @@ def test_headless_script_arguments(tmp_path: Path) -> None:
     bad = preview(str(script), "--headless", "--arg", "no-equals")
     assert bad.returncode == 2
     assert "expected NAME=VALUE" in bad.stderr
+
+
+def png_zlib_level(path: Path) -> int:
+    """The compression level class zlib wrote into the PNG's image data: 0 for the fastest levels
+    (0-1), 1 fast (2-5), 2 the default (6, what ``QImage.save`` uses), 3 the slowest (7-9)."""
+    data = path.read_bytes()
+    at = data.index(b"IDAT") + 4
+    return data[at + 1] >> 6  # the FLEVEL bits of the zlib header's second byte
+
+
+def test_headless_pngs_are_encoded_off_the_qt_thread_in_parallel_at_a_fast_level(
+    policy: Policy, tmp_path: Path
+) -> None:
+    """The Qt thread only hands images over: PNGs are written by other threads, two at once (the
+    first two writes wait for each other: written one by one, or on the Qt thread, they never meet
+    and the run fails), and compressed at zlib's fastest level."""
+    qt_thread = threading.get_ident()
+    writers: list[int] = []
+    meet = threading.Barrier(2, timeout=STEP_TIMEOUT)
+    lock = threading.Lock()
+
+    def write_started(code: object, offset: int) -> None:
+        with lock:
+            writers.append(threading.get_ident())
+            first_two = len(writers) <= 2
+        if first_two:
+            meet.wait()
+
+    tool = 4  # a tool id CPython leaves free for tools like this one
+    events = sys.monitoring.events
+    sys.monitoring.use_tool_id(tool, "png-writers")
+    try:
+        sys.monitoring.register_callback(tool, events.PY_START, write_started)
+        sys.monitoring.set_local_events(tool, write_png.__code__, events.PY_START)
+        stats = run(
+            render_headless(policy, None, 0, "0-7", tmp_path, progress=io.StringIO(), notices=io.StringIO())
+        )
+    finally:
+        sys.monitoring.set_local_events(tool, write_png.__code__, 0)
+        sys.monitoring.register_callback(tool, events.PY_START, None)
+        sys.monitoring.free_tool_id(tool)
+    assert stats.frames == 8
+    assert len(writers) == 8
+    assert qt_thread not in writers
+    assert len(set(writers)) >= 2
+    levels = {png_zlib_level(path) for path in tmp_path.glob("frame*.png")}
+    assert levels == {0}
 
 
 def _start_preview(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
