@@ -1,11 +1,12 @@
 """Make the previewer screenshots of docs/vsengine-qt/previewer.md (run from the repository root):
 
-    QT_QPA_PLATFORM=offscreen python docs/vsengine-qt/screenshots.py
+    QT_QPA_PLATFORM=offscreen python docs/vsengine-qt/screenshots.py [DIR]
 
-Writes docs/vsengine-qt/images/preview-*.png: the window on the built-in clip, and on a script with
-two video outputs and an audio output in the wipe view, each taken with QWidget.grab() (offscreen,
-no display needed). Without a sound server the audio controls say "no sound"; the committed images
-were made with one (a PulseAudio null sink, as the tests use: ``PULSE_SERVER=unix:/path/native``).
+Writes docs/vsengine-qt/images/preview-*.png (or DIR/preview-*.png: the tests do so): the window
+on the built-in clip, and on a script with two video outputs and an audio output in the wipe view,
+each taken with QWidget.grab() (offscreen, no display needed). Without a sound server the audio
+controls say "no sound"; the committed images were made with one (a PulseAudio null sink, as the
+tests use: ``PULSE_SERVER=unix:/path/native``).
 """
 
 from __future__ import annotations
@@ -53,15 +54,15 @@ async def frame(window: PreviewWindow, n: int) -> None:
     window.frameShown.disconnect(on)
 
 
-async def main() -> None:
-    IMAGES.mkdir(exist_ok=True)
+async def main(images: Path) -> None:
+    images.mkdir(exist_ok=True)
     with setup() as session, tempfile.TemporaryDirectory() as scratch:
         window = PreviewWindow(session.policy, auto_reload=False)
         window.resize(1280, 720)
         window.show()
         await loaded(window)
         await frame(window, 100)
-        window.grab().save(str(IMAGES / "preview-window.png"))
+        window.grab().save(str(images / "preview-window.png"))
         window.close()
         script = Path(scratch) / "two-outputs.vpy"
         script.write_text(TWO_OUTPUTS)
@@ -74,10 +75,10 @@ async def main() -> None:
         window.select_output(0)
         window.toggle_wipe()
         await frame(window, 43)
-        window.grab().save(str(IMAGES / "preview-wipe.png"))
+        window.grab().save(str(images / "preview-wipe.png"))
         window.close()
 
 
 if __name__ == "__main__":
     app = QtWidgets.QApplication(sys.argv[:1])
-    asyncio.run(main(), loop_factory=qtinter.new_event_loop)
+    asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else IMAGES), loop_factory=qtinter.new_event_loop)

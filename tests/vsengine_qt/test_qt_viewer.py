@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
+import os
+import subprocess
+import sys
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -1098,3 +1101,27 @@ def test_limited_and_full_range_clips_are_shown_in_their_range(policy: Policy, t
         ((235, 16, 128), "R 235  G 16  B 128", "unset"),
         ((235, 235, 235), "Y 235  U 128  V 128", "1 (RANGE_FULL)"),  # R81 stores _ColorRange as _Range
     ]
+
+
+def test_the_docs_screenshots_are_made_by_a_script(tmp_path: Path) -> None:
+    """docs/vsengine-qt/screenshots.py makes the pictures of previewer.md: the window on the built-in
+    clip and the wipe view of two outputs, showing the colour bars."""
+    script = Path(__file__).resolve().parents[2] / "docs" / "vsengine-qt" / "screenshots.py"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QTINTERBINDING": BINDING}
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for name in ("preview-window.png", "preview-wipe.png"):
+        image = QtGui.QImage(str(tmp_path / name))
+        # 1280x720 asked for; the row of controls can make the window wider (1362 px with PySide6).
+        assert image.height() == 720, name
+        assert image.width() >= 1280, name
+        middle = image.height() // 3  # through the bars of the frame
+        colors = {image.pixelColor(x, middle).getRgb()[:3] for x in range(0, image.width(), 4)}
+        assert len(colors) >= len(BARS), (name, len(colors))
