@@ -54,6 +54,7 @@ def worker(policy):
         with lock:
             vs_environments.append(env.vs_environment)
             done[0] += 1
+            progress()
             if done[0] == TOTAL // 5:
                 gc.collect()
                 rss_warm[0] = rss_kib()
@@ -82,9 +83,10 @@ print("problems=" + repr(problems))
 """
 
 
-@pytest.mark.timeout(300)
+# Bounded by its work; the hang guard is a minute without an environment done (see child()).
+@pytest.mark.timeout(0)
 def test_thousands_of_environments_across_threads_leak_nothing() -> None:
-    result = child(PROGRAM.format(total=ENVIRONMENTS, threads=THREADS), timeout=240)
+    result = child(PROGRAM.format(total=ENVIRONMENTS, threads=THREADS), stall=60)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
     assert lines.get("environments") == str(ENVIRONMENTS), result.stdout

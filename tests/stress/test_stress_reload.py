@@ -67,6 +67,7 @@ async def main(session):
             shown = next_emission(window.frameShown)
             window.reload()
             await shown
+            progress()
             assert window.error_text is None, window.error_text
         gc.collect()
         # The delayed release re-checks in the background (every 0.5 s at most): give it time.
@@ -89,11 +90,12 @@ print("pending=" + str(report["pending"]))
 """
 
 
-@pytest.mark.timeout(300)
+# Bounded by its work; the hang guard is a minute without a reload done (see child()).
+@pytest.mark.timeout(0)
 def test_two_hundred_reloads_keep_memory_flat(tmp_path: Path) -> None:
     script = tmp_path / "clip.vpy"
     script.write_text(SCRIPT_SOURCE)
-    result = child(PROGRAM.format(reloads=RELOADS, warm_up=WARM_UP, script=str(script)), timeout=240)
+    result = child(PROGRAM.format(reloads=RELOADS, warm_up=WARM_UP, script=str(script)), stall=60)
     assert result.returncode == 0, result.stderr[-3000:]
     values = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
     assert values.get("pending") == "0", result.stdout  # every old environment released
