@@ -236,7 +236,9 @@ def test_the_limiter_limits_to_thread_workers() -> None:
             await trio.to_thread.run_sync(started.wait, TIMEOUT, limiter=trio.CapacityLimiter(1))
             futures.append(adapter.to_thread(lambda: "second"))
             await trio.testing.wait_all_tasks_blocked()  # the second waits for the limiter
-            second_waits = not futures[1].done()  # the only token is taken by first()
+            # The only token is taken by first(): the second's task queues on this limiter (with
+            # trio's default limiter instead it would get a thread and finish at its own pace).
+            second_waits = limiter.statistics().tasks_waiting == 1 and not futures[1].done()
             release.set()
             results = [await adapter.await_future(f) for f in futures]
             default = TrioEventLoop(nursery).limiter is trio.to_thread.current_default_thread_limiter()
