@@ -901,9 +901,11 @@ def test_auto_reload_on_script_or_local_module_change_keeps_output_frame_and_zoo
     )
 
     async def main() -> list[object]:
-        window = await open_window(policy, script)
+        window = PreviewWindow(policy, script)  # auto-reload is on by default
+        window.show()
         try:
             await wait_for_signal(window.frameShown)
+            on_by_default = window.auto_reload_box.isChecked()
             watched = sorted(Path(f).name for f in window.watcher.files)
             window.select_output(1)
             await wait_for_signal(window.frameShown)
@@ -922,11 +924,12 @@ def test_auto_reload_on_script_or_local_module_change_keeps_output_frame_and_zoo
             await asyncio.wait_for(shown, STEP_TIMEOUT)
             after_script = window.view.image.pixelColor(1, 1).green()  # type: ignore[union-attr]
             window.auto_reload_box.setChecked(False)
-            return [watched, after_module, after_script, window.watcher.enabled]
+            return [on_by_default, watched, after_module, after_script, window.watcher.enabled]
         finally:
             window.close()
 
-    watched, after_module, after_script, enabled = run(main())
+    on_by_default, watched, after_module, after_script, enabled = run(main())
+    assert on_by_default
     assert watched == ["levels.py", "watched.vpy"]
     assert after_module == (21, 1, 2.0, 150)
     assert after_script == 160
@@ -1119,9 +1122,33 @@ def test_the_docs_screenshots_are_made_by_a_script(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     for name in ("preview-window.png", "preview-wipe.png"):
         image = QtGui.QImage(str(tmp_path / name))
-        # 1280x720 asked for; the row of controls can make the window wider (1362 px with PySide6).
-        assert image.height() == 720, name
-        assert image.width() >= 1280, name
+        assert (image.width(), image.height()) == (1280, 720), name
         middle = image.height() // 3  # through the bars of the frame
         colors = {image.pixelColor(x, middle).getRgb()[:3] for x in range(0, image.width(), 4)}
         assert len(colors) >= len(BARS), (name, len(colors))
+
+
+def test_the_window_fits_a_laptop_screen(policy: Policy, tmp_path: Path) -> None:
+    """With every control shown (outputs, audio, auto-reload), the window can be as small as 1024x600:
+    it fits a 1366x768 screen with room to spare, on Qt 5's wider fonts too."""
+    script = tmp_path / "all-controls.vpy"
+    script.write_text(
+        "import vapoursynth as vs\n"
+        "clip = vs.core.std.BlankClip(width=640, height=360, format=vs.RGB24, length=10)\n"
+        "clip.set_output(0)\n"
+        "vs.core.std.Invert(clip).set_output(1)\n"
+        "vs.core.std.BlankAudio(length=48000).set_output(2)\n"
+    )
+
+    async def main() -> tuple[QtCore.QSize, bool]:
+        window = await open_window(policy, script)
+        try:
+            await wait_for_signal(window.frameShown)
+            return window.minimumSizeHint(), window.audio_controls.isVisible()
+        finally:
+            window.close()
+
+    smallest, audio_shown = run(main())
+    assert audio_shown
+    assert smallest.width() <= 1024, smallest
+    assert smallest.height() <= 600, smallest

@@ -285,16 +285,16 @@ class PreviewWindow(QtWidgets.QWidget):
         for widget in left:
             controls.addWidget(widget)
         controls.addStretch(1)
-        right: tuple[QtWidgets.QWidget, ...] = (
-            self.goto_box,
-            self.audio_controls,
-            self.auto_reload_box,
-            self.reload_button,
-        )
-        for widget in right:
-            controls.addWidget(widget)
+        controls.addWidget(self.goto_box)
+        # The outputs' row carries the audio and script controls: in one row with the transport they
+        # made the window at least 1,360 pixels wide (1,640 with Qt 5's fonts), wider than a laptop.
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(self.outputs_bar)
+        top.addStretch(1)
+        for widget in (self.audio_controls, self.auto_reload_box, self.reload_button):
+            top.addWidget(widget)
         layout = QtWidgets.QVBoxLayout(self)
-        layout.addWidget(self.outputs_bar)
+        layout.addLayout(top)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.slider)
         layout.addLayout(controls)
