@@ -48,11 +48,17 @@ PYTEST_QT = {"pyside2": "pytest-qt>=4.4,<4.5"}
 QT_TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "pytest-trio>=0.8", "trustme>=1.1", "hypothesis>=6.100"]
 
 
+def _pytest_args(session: nox.Session, *paths: str) -> list[str]:
+    """The session's test paths and its arguments after ``--``; test paths named there replace the
+    session's own (``nox -s tests-3.12 -- tests/vsengine/test_vpy.py -x`` runs that module only)."""
+    named = any(Path(arg.split("::")[0]).exists() for arg in session.posargs if not arg.startswith("-"))
+    return [*session.posargs] if named else [*paths, *session.posargs]
+
+
 def _run_pytest(session: nox.Session, *paths: str) -> None:
     session.run(
         "pytest",
-        *paths,
-        *session.posargs,
+        *_pytest_args(session, *paths),
         env={"PYTHONDEVMODE": "1", "QT_QPA_PLATFORM": "offscreen"},
     )
 
@@ -84,9 +90,8 @@ def tests_qt(session: nox.Session, binding: str) -> None:
         paths.append("tests/vsengine_qt")
     session.run(
         "pytest",
-        *paths,
         "--ignore=tests/qtinter/conformance",
-        *session.posargs,
+        *_pytest_args(session, *paths),
         env={
             "PYTHONDEVMODE": "1",
             "QT_QPA_PLATFORM": "offscreen",
