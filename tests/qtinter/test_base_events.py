@@ -4,16 +4,25 @@ modes, and the errors for wrong use."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import gc
+import itertools
+import signal
 import sys
 import threading
 import time
-from typing import Any
+import weakref
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from loop_support import MODES, SCRIPT_PRELUDE, app, exec_app, run, run_script
 
 import qtinter
 from qtinter.bindings import QtCore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def make_timer(interval: int, slot: Any, *, single_shot: bool = False) -> Any:
@@ -215,49 +224,68 @@ def test_qt_gets_its_turn_after_every_iteration_longer_than_the_budget(mode: str
 
 
 @MODES
-def test_many_asyncio_iterations_run_per_qt_dispatch(mode: str) -> None:
-    # The design: a busy asyncio loop runs many iterations per Qt wake-up, not one per Qt event.
-    async def main() -> tuple[int, int]:
+def test_many_asyncio_iterations_run_per_qt_dispatch(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The design: a busy asyncio loop runs many iterations per Qt wake-up, not one per Qt event,
+    # until its time budget is used. The budget's clock is stopped here, so the iterations never
+    # end for want of time: Qt gets no pass at all until asyncio has nothing left to do.
+    monkeypatch.setattr(qtinter._base_events, "clock", lambda: 0.0)
+
+    async def main() -> int:
         ticks = [0]
         timer = make_timer(0, lambda: ticks.__setitem__(0, ticks[0] + 1))
         try:
-            for _ in range(20000):
+            for _ in range(2000):
                 await asyncio.sleep(0)
-            return ticks[0], 20000
+            return ticks[0]
         finally:
             timer.stop()
 
-    qt_passes, iterations = run(mode, main)
-    assert qt_passes < iterations / 10
+    assert run(mode, main) == 0
 
 
-def test_interleaved_qt_code_wakes_the_sleeping_guest_loop() -> None:
-    # Qt code (a QTimer slot) calls into the loop while it is logically blocked in select.
-    events: list[str] = []
-    with qtinter.using_asyncio_from_qt() as loop:
-        future = loop.create_future()
+@MODES
+def test_qt_gets_a_pass_whenever_the_budget_is_used(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A clock that advances half the budget per reading: the pump gives Qt a pass every second
+    # iteration, however fast the machine.
+    readings = itertools.count()
+    step = qtinter._base_events.PUMP_BUDGET / 2
+    monkeypatch.setattr(qtinter._base_events, "clock", lambda: next(readings) * step)
 
-        async def waiter() -> None:
-            events.append(f"result {await future}")
-            while len(events) < 3:
-                await asyncio.sleep(0.005)
-            events.append("slept")
-            loop.call_soon(app().exit, 0)
+    async def main() -> int:
+        ticks = [0]
+        timer = make_timer(0, lambda: ticks.__setitem__(0, ticks[0] + 1))
+        try:
+            for _ in range(2000):
+                await asyncio.sleep(0)
+            return ticks[0]
+        finally:
+            timer.stop()
 
-        loop.call_soon(lambda: loop.create_task(waiter()))
-        timers = [
-            make_timer(20, lambda: future.set_result("from Qt"), single_shot=True),
-            make_timer(30, lambda: loop.call_soon(events.append, "call_soon from Qt"), single_shot=True),
-            make_timer(
-                40, lambda: loop.call_later(0.001, events.append, "call_later from Qt"), single_shot=True
-            ),
+    assert run(mode, main) >= 500
+
+
+@MODES
+def test_interleaved_qt_code_wakes_the_sleeping_loop(mode: str) -> None:
+    # Qt code (a QTimer slot) calls into the loop while it is logically blocked in select with
+    # nothing to do: each call must wake it. Nothing else wakes it meanwhile (no task polls), so a
+    # call that does not wake it leaves the await pending until its 5 s guard fails the test.
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        log: list[str] = []
+        calls: list[tuple[str, Callable[[asyncio.Future[str]], object]]] = [
+            ("set_result", lambda woke: woke.set_result("set_result")),  # done callbacks: call_soon
+            ("call_soon", lambda woke: loop.call_soon(woke.set_result, "call_soon")),
+            ("call_later", lambda woke: loop.call_later(0.001, woke.set_result, "call_later")),
+            ("call_at", lambda woke: loop.call_at(loop.time(), woke.set_result, "call_at")),
         ]
-        guard = make_timer(10000, lambda: app().exit(1), single_shot=True)
-        exec_app()
-        guard.stop()
-        del timers
-    assert events[0] == "result from Qt"
-    assert sorted(events[1:]) == sorted(["slept", "call_soon from Qt", "call_later from Qt"])
+        for _name, call in calls:
+            woke: asyncio.Future[str] = loop.create_future()
+            timer = make_timer(0, functools.partial(call, woke), single_shot=True)
+            log.append(await asyncio.wait_for(woke, 5))
+            del timer
+        return log
+
+    assert run(mode, main) == ["set_result", "call_soon", "call_later", "call_at"]
 
 
 @MODES
@@ -330,8 +358,8 @@ def test_stop_from_qt_code_ends_guest_mode_and_start_resumes_it() -> None:
         loop.start()
         quit_timer = make_timer(20, lambda: app().exit(0), single_shot=True)
         exec_app()
-        loop.stop()
-        loop._qi_stop_guest_now()
+        loop.stop()  # Qt's loop has returned: the final iteration runs now
+        assert not loop.is_running()
         assert ran == ["first run", "after restart"]
         del quit_timer, stop_timer
     finally:
@@ -536,9 +564,27 @@ def test_a_closed_loop_cannot_run_in_any_mode() -> None:
     loop.close()
     with pytest.raises(RuntimeError, match="closed"):
         loop.run_forever()
-    loop.set_mode(qtinter.QiLoopMode.GUEST)
+    guest = qtinter.new_event_loop()
+    guest.set_mode(qtinter.QiLoopMode.GUEST)
+    guest.close()
     with pytest.raises(RuntimeError, match="closed"):
-        loop.start()
+        guest.start()
+
+
+def test_set_mode_refuses_a_closed_loop_and_a_pending_stop() -> None:
+    # Issue 12 item 8: the mode of a closed loop, or of one whose next run is already cut short by
+    # a stop() made while it was not running, cannot change.
+    loop = qtinter.new_event_loop()
+    loop.stop()
+    with pytest.raises(RuntimeError, match="while a stop is pending"):
+        loop.set_mode(qtinter.QiLoopMode.GUEST)
+    assert loop.get_mode() is qtinter.QiLoopMode.OWNER
+    loop.run_forever()  # the pending stop: one iteration
+    loop.set_mode(qtinter.QiLoopMode.NATIVE)
+    loop.close()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.set_mode(qtinter.QiLoopMode.OWNER)
+    assert loop.get_mode() is qtinter.QiLoopMode.NATIVE
 
 
 def test_owner_mode_cannot_run_after_the_application_was_told_to_exit() -> None:
@@ -762,3 +808,269 @@ print("closed:", loop.is_closed())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "closed: True"
     assert "Exception ignored" not in result.stderr
+
+
+# -- exec_modal: right after the current callback (issue 12 item 7) ---------------------------------------
+
+
+@MODES
+def test_exec_modal_runs_right_after_the_current_callback(mode: str) -> None:
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, qtinter.QiBaseEventLoop)
+        log: list[str] = []
+        done = loop.create_future()
+
+        def first() -> None:
+            loop.exec_modal(lambda: log.append("modal"))
+            log.append("first")
+
+        # Three callbacks of one iteration: the modal function runs between the first and the second.
+        loop.call_soon(first)
+        loop.call_soon(log.append, "second")
+        loop.call_soon(done.set_result, None)
+        await done
+        return log
+
+    assert run(mode, main) == ["first", "modal", "second"]
+
+
+def test_exec_modal_is_not_skipped_by_a_stop_later_in_the_callback() -> None:
+    log: list[str] = []
+    loop = qtinter.new_event_loop()
+    try:
+
+        def callback() -> None:
+            loop.exec_modal(lambda: log.append(f"modal, running={loop.is_running()}"))
+            loop.stop()
+            log.append("stop called")
+
+        # The stop takes effect after the whole iteration: after the modal function and the
+        # callbacks it held back.
+        expected = ["stop called", "modal, running=True", "rest of the iteration"]
+        loop.call_soon(callback)
+        loop.call_soon(log.append, "rest of the iteration")
+        loop.run_forever()  # owner mode
+        assert log == expected
+        log.clear()
+        loop.set_mode(qtinter.QiLoopMode.GUEST)
+        loop.start()
+        loop.call_soon(callback)
+        loop.call_soon(log.append, "rest of the iteration")
+        guard = make_timer(5000, lambda: app().exit(1), single_shot=True)
+        quit_when_stopped = make_timer(1, lambda: loop.is_running() or app().exit(0))
+        assert exec_app() == 0
+        del guard, quit_when_stopped
+        assert log == expected
+    finally:
+        loop.close()
+
+
+def test_exec_modal_after_system_exit_in_the_callback_runs_on_the_next_run() -> None:
+    log: list[str] = []
+    loop = qtinter.new_event_loop()
+    try:
+
+        def callback() -> None:
+            loop.exec_modal(lambda: log.append("modal"))
+            raise SystemExit(3)
+
+        loop.call_soon(callback)
+        loop.call_soon(log.append, "second callback")
+        with pytest.raises(SystemExit):
+            loop.run_forever()
+        assert log == []
+        loop.run_until_complete(asyncio.sleep(0))
+        assert log == ["modal", "second callback"]  # nothing lost, in order
+    finally:
+        loop.close()
+
+
+@MODES
+def test_exec_modal_takes_one_function_at_a_time(mode: str) -> None:
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, qtinter.QiBaseEventLoop)
+        log: list[str] = []
+        loop.exec_modal(lambda: log.append("first"))
+        with pytest.raises(RuntimeError, match="still waiting to run"):
+            loop.exec_modal(lambda: log.append("second"))
+        await asyncio.sleep(0)
+        loop.exec_modal(lambda: log.append("third"))  # the first has run: a new one is accepted
+        await asyncio.sleep(0)
+        return log
+
+    assert run(mode, main) == ["first", "third"]
+
+
+# -- ending a guest loop without Qt (issue 12 item 9) -----------------------------------------------------
+
+
+def _thread_state() -> tuple[Any, Any, int]:
+    """What a loop may leave behind in this thread: the running loop, the SIGINT handler, the wake-up fd."""
+    try:
+        running: Any = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    handler = (
+        signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    )
+    fd = -1
+    if threading.current_thread() is threading.main_thread():
+        fd = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(fd)
+    return running, handler, fd
+
+
+def test_a_guest_loop_ends_with_stop_and_close_without_qt_running_again() -> None:
+    before = _thread_state()
+    loop = qtinter.new_event_loop()
+    loop.set_mode(qtinter.QiLoopMode.GUEST)
+    loop.start()
+    ran: list[str] = []
+    loop.call_soon(ran.append, "callback")  # never run by Qt: its loop does not run here
+    loop.stop()
+    assert not loop.is_running()
+    assert ran == ["callback"]  # the final iteration ran, as run_forever's would
+    assert _thread_state() == before
+    loop.close()
+    # Nothing left: another loop runs in this thread.
+    assert asyncio.run(asyncio.sleep(0, "next loop"), debug=False) == "next loop"
+
+
+def test_close_ends_a_guest_loop_whose_stop_came_from_a_task() -> None:
+    loop = qtinter.new_event_loop()
+    loop.set_mode(qtinter.QiLoopMode.GUEST)
+    loop.start()
+
+    async def stop_from_the_eager_step() -> None:
+        asyncio.get_running_loop().stop()  # inside a task step: the stop waits for an iteration
+
+    loop.run_task(stop_from_the_eager_step())
+    assert loop.is_running()
+    loop.close()  # finishes the pending stop, then closes
+    assert loop.is_closed()
+    assert _thread_state()[0] is None
+
+
+def test_a_guest_loop_in_a_qthread_ends_with_stop_and_close() -> None:
+    outcome: dict[str, Any] = {}
+
+    class Worker(QtCore.QThread):
+        def run(self) -> None:
+            try:
+                for attempt in range(2):  # the second loop runs only if the first left nothing behind
+                    loop = qtinter.new_event_loop()
+                    loop.set_mode(qtinter.QiLoopMode.GUEST)
+                    loop.start()
+                    done = loop.create_future()
+                    loop.call_later(0.001, done.set_result, f"loop {attempt}")
+                    nested = QtCore.QEventLoop()
+                    done.add_done_callback(lambda _f, nested=nested: nested.quit())
+                    (getattr(nested, "exec", None) or nested.exec_)()
+                    loop.stop()
+                    loop.close()
+                    outcome.setdefault("results", []).append(done.result())
+                outcome["left"] = _thread_state()[0]
+            except BaseException as exc:
+                outcome["error"] = exc
+
+    worker = Worker()
+    worker.start()
+    assert worker.wait(20000)
+    if "error" in outcome:
+        raise outcome["error"]
+    assert outcome == {"results": ["loop 0", "loop 1"], "left": None}
+
+
+# -- a closed loop is freed at once (issue 12 item 13) ----------------------------------------------------
+
+
+def _exercise(loop: qtinter.QiBaseEventLoop) -> None:
+    async def main() -> None:
+        running = asyncio.get_running_loop()
+        await asyncio.sleep(0.001)
+        await running.run_in_executor(None, time.sleep, 0)  # a thread wakes the loop
+        if hasattr(running, "add_signal_handler"):
+            running.add_signal_handler(signal.SIGUSR1, lambda: None)
+            running.remove_signal_handler(signal.SIGUSR1)
+        running.call_soon(lambda: None)
+        await asyncio.sleep(0)
+
+    loop.run_until_complete(main())
+    loop.run_until_complete(loop.shutdown_default_executor())
+
+
+@pytest.mark.parametrize("mode", ["owner", "guest", "native"])
+def test_a_closed_loop_is_freed_by_reference_counting(mode: str) -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        loop = qtinter.new_event_loop()
+        if mode == "guest":
+            with contextlib.closing(loop):
+                loop.set_mode(qtinter.QiLoopMode.GUEST)
+                loop.start()
+                task = loop.create_task(asyncio.sleep(0.001))
+                task.add_done_callback(lambda _t: app().exit(0))
+                exec_app()
+                loop.stop()
+                del task
+        else:
+            loop.set_mode(qtinter.QiLoopMode[mode.upper()])
+            with contextlib.closing(loop):
+                _exercise(loop)
+        freed = weakref.ref(loop)
+        del loop
+        assert freed() is None
+    finally:
+        gc.enable()
+
+
+def test_a_closed_guest_loop_from_using_asyncio_from_qt_is_freed_by_reference_counting() -> None:
+    def quit_after_a_task(loop: asyncio.AbstractEventLoop) -> None:
+        loop.create_task(asyncio.sleep(0.001)).add_done_callback(lambda _t: app().exit(0))
+
+    gc.collect()
+    gc.disable()
+    try:
+        with qtinter.using_asyncio_from_qt() as loop:
+            loop.call_soon(quit_after_a_task, loop)
+            exec_app()
+        freed = weakref.ref(loop)
+        del loop
+        assert freed() is None
+    finally:
+        gc.enable()
+
+
+# -- QCoreApplication.exit() while owner mode runs (issue 13 item 7) --------------------------------------
+
+
+def test_application_exit_during_asyncio_run_raises_after_the_coroutine_cleaned_up() -> None:
+    log: list[str] = []
+
+    @contextlib.contextmanager
+    def resource() -> Any:
+        try:
+            yield
+        finally:
+            log.append("with block left")
+
+    async def main() -> None:
+        try:
+            with resource():
+                timer = make_timer(1, lambda: app().exit(0), single_shot=True)
+                await asyncio.sleep(3600)  # rendering, say
+                del timer
+        finally:
+            log.append(f"finally ran in {asyncio.get_running_loop().get_mode().name} mode")
+
+    try:
+        with pytest.raises(RuntimeError, match="ended from outside"), qtinter.using_qt_from_asyncio():
+            asyncio.run(main())
+        assert log == ["with block left", "finally ran in NATIVE mode"]
+    finally:
+        reset_quit_state()
+    # Qt runs again: so does owner mode.
+    assert run("owner", lambda: asyncio.sleep(0, "owner mode again")) == "owner mode again"

@@ -191,8 +191,10 @@ def test_exceptions_and_results_reach_the_awaiting_coroutine(mode: str) -> None:
 def test_cancelled_before_it_started_never_calls(mode: str) -> None:
     async def main() -> list[str]:
         calls: list[str] = []
-        waiting = asyncio.ensure_future(qtinter.modal(lambda: calls.append("called"))())
-        await asyncio.sleep(0)  # the call is scheduled, not yet made
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, qtinter.QiBaseEventLoop)
+        # Its first step runs now and schedules the call, made right after this task's step.
+        waiting = loop.run_task(qtinter.modal(lambda: calls.append("called"))())
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting

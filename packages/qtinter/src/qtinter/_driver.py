@@ -7,9 +7,10 @@ A :class:`QtDriver` belongs to one loop and one thread. It owns
 * an I/O watcher: a ``QSocketNotifier`` on the selector's own file descriptor (epoll and kqueue
   descriptors are themselves pollable, and asyncio's self-pipe is registered in them, so
   ``call_soon_threadsafe`` and signal wake-ups make it readable too), or, for selectors without such a
-  descriptor and for the Windows proactor, a helper thread that waits and posts an event to Qt;
-* for selector loops, a QObject whose queued signal other threads emit to wake the loop
-  (``call_soon_threadsafe`` while Qt drives the loop: a shorter path than the self-pipe).
+  descriptor and for the Windows proactor, a helper thread that waits and posts an event to Qt
+  (nothing, for a selector qtinter knows nothing about, such as a test's fake one);
+* a QObject whose queued signal other threads emit to wake the loop (``call_soon_threadsafe``
+  while Qt drives the loop: a shorter path than the self-pipe, and one that works for any loop).
 
 They call the loop's pump from Qt's event loop. Nothing here runs asyncio code.
 """
@@ -139,6 +140,10 @@ class _ThreadWatcher:
                 self._poster.ready.emit()
 
 
+def _closed(*_args: object) -> None:
+    """What a closed driver calls: nothing (it keeps no reference to its loop)."""
+
+
 class QtDriver:
     """The timer and I/O watcher that call ``on_wake`` from Qt's loop (see the module docstring)."""
 
@@ -180,8 +185,7 @@ class QtDriver:
             self._notifier.activated.connect(on_wake)
         elif waiter is not None:
             self._watcher = _ThreadWatcher(waiter, on_wake)
-        else:  # pragma: no cover - programming error
-            raise ValueError("QtDriver needs a descriptor or a blocking waiter")
+        # else: nothing can watch the loop's I/O (a fake selector): only the timer and threads wake it.
 
     # -- the timer --------------------------------------------------------------------------------
     def _on_timer(self) -> None:
@@ -268,3 +272,4 @@ class QtDriver:
             # been deleted", PySide: "Internal C++ object ... already deleted"): nothing to release.
             pass
         self._timer = self._notifier = self.thread_waker = self._dispatcher_anchor = None
+        self._on_wake = _closed

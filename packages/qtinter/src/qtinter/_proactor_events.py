@@ -2,7 +2,9 @@
 
 The proactor's completion port is not something Qt's poll can watch, so a helper thread waits on it
 (see :class:`qtinter._windows_events.IocpWaiter`) and posts an event to Qt when a completion arrives.
-Importing this module needs nothing Windows-specific.
+While the pump runs, the loop's wait gate stands in for the proactor (asyncio's iteration calls
+``self._selector.select()``, which is the proactor), as it does for a selector. Importing this
+module needs nothing Windows-specific.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from __future__ import annotations
 from asyncio import proactor_events
 from typing import TYPE_CHECKING, Any
 
-from ._base_events import QiBaseEventLoop, WaitGate
-from ._driver import BlockingWaiter, QtDriver
+from . import _compat
+from ._base_events import QiBaseEventLoop, pollable_fd
+
+if TYPE_CHECKING:
+    from ._driver import BlockingWaiter
 
 __all__ = ["QiBaseProactorEventLoop"]
 
@@ -23,25 +28,20 @@ class QiBaseProactorEventLoop(QiBaseEventLoop, proactor_events.BaseProactorEvent
         _proactor: Any
         _self_reading_future: Any
 
-    def __init__(self, proactor: Any) -> None:
-        super().__init__(proactor)
-        # _run_once waits through self._selector (the proactor); put the gate in between.
-        self._qi.gate = WaitGate(self._proactor)
-        self._selector = self._qi.gate
-
-    def _qi_make_waiter(self) -> BlockingWaiter:
-        raise NotImplementedError("a proactor loop needs a platform waiter")
-
-    def _qi_make_driver(self) -> QtDriver:
-        return QtDriver(self._qi_on_wake, fd=None, waiter=self._qi_make_waiter())
-
     def _qi_guest_started(self) -> None:
-        # What ProactorEventLoop.run_forever does before running: read the self-pipe.
-        if getattr(self, "_self_reading_future", None) is None and hasattr(self, "_loop_self_reading"):
+        # What ProactorEventLoop.run_forever does before running (3.13 does it in
+        # _run_forever_setup, which guest mode calls).
+        if (
+            not _compat.HAS_RUN_FOREVER_SETUP
+            and getattr(self, "_self_reading_future", None) is None
+            and hasattr(self, "_loop_self_reading")
+        ):
             self.call_soon(self._loop_self_reading)
 
     def _qi_guest_stopped(self) -> None:
-        # What ProactorEventLoop.run_forever does when it returns.
+        # What ProactorEventLoop.run_forever does when it returns (3.13: _run_forever_cleanup).
+        if _compat.HAS_RUN_FOREVER_SETUP:
+            return
         future = getattr(self, "_self_reading_future", None)
         if future is not None:
             ov = getattr(future, "_ov", None)
@@ -49,3 +49,14 @@ class QiBaseProactorEventLoop(QiBaseEventLoop, proactor_events.BaseProactorEvent
             if ov is not None:
                 self._proactor._unregister(ov)
             self._self_reading_future = None
+
+    def _qi_wakeup_fd(self) -> int | None:
+        return pollable_fd(getattr(self, "_csock", None))
+
+    def _qi_keep_wakeup_fd(self) -> bool:
+        # asyncio's ProactorEventLoop points the wake-up descriptor at its self-pipe for its whole life.
+        return True
+
+    def _qi_make_waiter(self, source: Any) -> BlockingWaiter | None:
+        """A platform waiter for the proactor (Windows: :class:`qtinter._windows_events.IocpWaiter`)."""
+        return None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import select
 import selectors
-from asyncio import events, selector_events
+from asyncio import selector_events
 from typing import TYPE_CHECKING, Any, cast
 
-from ._base_events import QiBaseEventLoop, WaitGate
-from ._driver import BlockingWaiter, QtDriver
+from . import _compat
+from ._base_events import QiBaseEventLoop, pollable_fd
+from ._driver import BlockingWaiter
 
 if TYPE_CHECKING:
     import contextvars
@@ -22,32 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["QiBaseSelectorEventLoop"]
 
 _HAS_POLL = hasattr(select, "poll")
-
-#: Newer CPythons (3.13.1+, 3.12.8+) create this handle in ``call_soon_threadsafe``; mirror them.
-_ThreadSafeHandle: Any = getattr(events, "_ThreadSafeHandle", None)
-
-
-class _SelectorGate(WaitGate, selectors.BaseSelector):
-    """The :class:`WaitGate` for a selector: a selector itself, delegating to the real one."""
-
-    __slots__ = ()
-
-    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        return self.inner.register(fileobj, events, data)  # type: ignore[no-any-return]
-
-    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
-        return self.inner.unregister(fileobj)  # type: ignore[no-any-return]
-
-    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        return self.inner.modify(fileobj, events, data)  # type: ignore[no-any-return]
-
-    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
-        return self.inner.get_key(fileobj)  # type: ignore[no-any-return]
-
-    def get_map(self) -> Any:
-        return self.inner.get_map()
-
-    # select (an attribute) and close() are WaitGate's (first in the MRO).
 
 
 class _SnapshotSelectWaiter(BlockingWaiter):
@@ -89,16 +64,31 @@ class _SnapshotSelectWaiter(BlockingWaiter):
             pass  # a descriptor went away meanwhile: let the loop look
 
     def interrupt(self) -> None:
-        self._loop._write_to_self()
+        # A byte in the loop's self-pipe, which the snapshot always contains (not _write_to_self(),
+        # which a subclass may have made a no-op).
+        csock = self._loop._csock
+        if csock is not None:
+            try:
+                csock.send(b"\0")
+            except OSError:
+                pass
 
 
 class QiBaseSelectorEventLoop(QiBaseEventLoop, selector_events.BaseSelectorEventLoop):
     """A qtinter loop on a selector. Qt's poll watches the selector's descriptor (epoll, kqueue)."""
 
-    def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
-        gate = _SelectorGate(selectors.DefaultSelector() if selector is None else selector)
-        super().__init__(gate)
-        self._qi.gate = gate
+    if TYPE_CHECKING:
+        _csock: Any
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The coalescing call_soon_threadsafe below skips _write_to_self() while Qt drives the loop:
+        # a subclass that gives _write_to_self() a meaning of its own gets asyncio's behaviour.
+        if (
+            cls._write_to_self is not selector_events.BaseSelectorEventLoop._write_to_self  # type: ignore[attr-defined]
+            and "call_soon_threadsafe" not in cls.__dict__
+        ):
+            cls.call_soon_threadsafe = QiBaseEventLoop.call_soon_threadsafe  # type: ignore[method-assign]
 
     def call_soon_threadsafe(
         self,
@@ -111,11 +101,11 @@ class QiBaseSelectorEventLoop(QiBaseEventLoop, selector_events.BaseSelectorEvent
         # then runs everything in _ready, so a burst costs one write and one wake-up.
         self._check_closed()
         if self._debug:
-            self._check_callback(callback, "call_soon_threadsafe")  # type: ignore[attr-defined]
-        if _ThreadSafeHandle is None:
+            self._check_callback(callback, "call_soon_threadsafe")
+        if _compat.ThreadSafeHandle is None:
             handle: Any = self._call_soon(callback, args, context)  # type: ignore[attr-defined]
         else:  # pragma: no cover - newer CPythons
-            handle = _ThreadSafeHandle(callback, args, self, context)
+            handle = _compat.ThreadSafeHandle(callback, args, self, context)
             self._ready.append(handle)
             if handle._source_traceback:
                 del handle._source_traceback[-1]
@@ -138,20 +128,6 @@ class QiBaseSelectorEventLoop(QiBaseEventLoop, selector_events.BaseSelectorEvent
                     self._write_to_self()
         return cast("Handle", handle)
 
-    def _qi_on_thread_wake(self) -> None:
-        # Cleared before the pump runs: a callback appended before this line runs now, and a caller
-        # after it emits again. Nothing was written to the self-pipe, so nothing needs polling first.
-        self._qi.wake_pending = False
-        try:
-            self._qi_pump(poll=False)
-        except BaseException as exc:
-            self._qi_fail(exc)
-
-    def _qi_begin_driving(self) -> None:
-        super()._qi_begin_driving()
-        driver = self._qi.driver
-        self._qi.thread_waker = driver.thread_waker if driver is not None else None
-
     def _qi_end_driving(self) -> None:
         state = self._qi
         state.thread_waker = None
@@ -172,11 +148,16 @@ class QiBaseSelectorEventLoop(QiBaseEventLoop, selector_events.BaseSelectorEvent
             # a caller after this line sees False and writes.
             self._qi.wake_pending = False
 
-    def _qi_make_driver(self) -> QtDriver:
-        inner = self._qi.gate.inner
-        fileno = getattr(inner, "fileno", None)
-        if fileno is not None:
-            return QtDriver(
-                self._qi_on_wake, fd=fileno(), waiter=None, on_thread_wake=self._qi_on_thread_wake
-            )
-        return QtDriver(self._qi_on_wake, fd=None, waiter=_SnapshotSelectWaiter(self, inner))
+    def _qi_wakeup_fd(self) -> int | None:
+        return pollable_fd(getattr(self, "_csock", None))
+
+    def _qi_make_waiter(self, source: Any) -> BlockingWaiter | None:
+        # Real selectors without a pollable descriptor (select(), poll(); the Windows default):
+        # a helper thread waits on a snapshot of the registrations. Any other object (a test's
+        # fake selector) is polled whenever the loop runs.
+        if (
+            isinstance(source, (selectors.SelectSelector, selectors.PollSelector))
+            and pollable_fd(getattr(self, "_csock", None)) is not None
+        ):
+            return _SnapshotSelectWaiter(self, source)
+        return None

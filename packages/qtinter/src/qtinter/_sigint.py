@@ -6,74 +6,135 @@ Python code happens to run, and a ``KeyboardInterrupt`` raised inside a slot mak
 process. While a qtinter loop drives Qt in the main thread, :class:`SigintGuard`
 
 * points :func:`signal.set_wakeup_fd` at the loop's self-pipe, which the loop's I/O watcher already
-  watches, so a signal wakes Qt and runs the loop's pump (Python) at once, and
-* replaces Python's default SIGINT handler (only that one: handlers installed by ``asyncio.Runner``
-  or the application are left alone) by one that only records the interrupt. The pump raises
-  ``KeyboardInterrupt`` between two asyncio iterations, where it neither escapes into Qt nor
-  corrupts asyncio's state (raised in the middle of ``_run_once`` it can drop a task's step, and the
-  clean-up then waits for that task forever). A second Ctrl+C before the pump got to the first one
-  (asyncio stuck in one long callback) raises at once, as Python's default handler does.
+  watches, so a signal wakes Qt and runs the loop's pump (Python) at once, whatever handler the
+  application or ``asyncio.Runner`` installed; and
+* replaces Python's *default* SIGINT handler (only that one: handlers installed by
+  ``asyncio.Runner`` or the application are left alone) by one that raises ``KeyboardInterrupt``
+  where asyncio would see it, and only records it where raising would reach Qt:
+
+  - owner mode (asyncio's own semantics): at once, in the callback or coroutine that is running,
+    as Python's default handler does under a stock loop; while no asyncio code runs (Qt idles or
+    runs its own code) the pump raises it before the next iteration;
+  - guest mode (Qt's application): between two asyncio iterations, where it neither escapes into Qt
+    nor cuts an iteration in half; a second Ctrl+C while asyncio is stuck in one callback raises at
+    once, as the default handler would.
+
+  Either way it is never raised inside qtinter's own machinery, nor while a nested Qt event loop
+  runs inside a callback (it would reach Qt): there the pump raises it after the iteration.
+
+The previous wake-up descriptor is restored when the loop stops driving Qt, unless asyncio's own
+signal handlers still need the self-pipe; the loop's own descriptor is never taken for "previous"
+(asyncio's ``add_signal_handler`` may have put it there), so nothing is ever left pointing at a
+self-pipe that ``close()`` then closes. Restoring never raises: a previous descriptor that has been
+closed meanwhile is dropped.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from typing import TYPE_CHECKING
 
+from ._modes import QiLoopMode
+
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from types import FrameType
 
+    from ._base_events import LoopState
+
 __all__ = ["SigintGuard"]
+
+#: Frames of qtinter's modules: a KeyboardInterrupt raised there would break the machinery.
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _set_wakeup_fd(fd: int) -> int | None:
+    """``signal.set_wakeup_fd(fd)``; None (nothing changed) if ``fd`` is not usable."""
+    try:
+        return signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    except (ValueError, OSError):  # closed meanwhile, or blocking: not a wake-up descriptor any more
+        return None
 
 
 class SigintGuard:
     """Installs and restores the wake-up descriptor and SIGINT handler for one loop (main thread only)."""
 
-    def __init__(self, is_busy: Callable[[], bool], keep_wakeup_fd: Callable[[], bool]) -> None:
-        self._is_busy = is_busy
-        self._keep_wakeup_fd = keep_wakeup_fd
-        #: Set by the handler when Ctrl+C arrived while no asyncio code ran; the pump raises it.
+    def __init__(self) -> None:
+        #: Set by the handler when Ctrl+C is recorded rather than raised; the pump raises it.
         self.pending = False
-        self._installed_fd: int | None = None
+        #: The loop's state while installed (the handler reads its mode and whether asyncio runs).
+        self._state: LoopState | None = None
+        self._installed = False
+        self._own_fd: int | None = None
         self._old_fd = -1
         self._handler_installed = False
 
-    def install(self, wakeup_fd: int) -> None:
+    def install(self, state: LoopState, wakeup_fd: int | None) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
         self.pending = False
-        self._old_fd = signal.set_wakeup_fd(wakeup_fd, warn_on_full_buffer=False)
-        self._installed_fd = wakeup_fd
+        self._state = state
+        self._installed = True
+        if wakeup_fd is not None:
+            old = _set_wakeup_fd(wakeup_fd)
+            if old is not None:
+                self._own_fd = wakeup_fd
+                # The loop's own descriptor was there already (asyncio's add_signal_handler): it is
+                # not a previous owner's, and must not be restored as one.
+                self._old_fd = -1 if old == wakeup_fd else old
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, self._on_sigint)
+            try:
+                signal.signal(signal.SIGINT, self._on_sigint)
+            except (ValueError, OSError):  # not supported here (as asyncio.Runner tolerates)
+                return
             self._handler_installed = True
+
+    def take_pending(self) -> bool:
+        """Whether a Ctrl+C was recorded (for the pump to raise), clearing the record."""
+        pending, self.pending = self.pending, False
+        return pending
 
     @property
     def active(self) -> bool:
-        return self._installed_fd is not None
+        return self._own_fd is not None
 
     def reinstate(self) -> None:
         """Point the wake-up descriptor at the loop again (after asyncio cleared it)."""
-        if self._installed_fd is not None:
-            signal.set_wakeup_fd(self._installed_fd, warn_on_full_buffer=False)
+        if self._own_fd is not None:
+            _set_wakeup_fd(self._own_fd)
 
-    def restore(self) -> None:
-        if self._installed_fd is None:
+    def restore(self, *, keep_own_fd: bool) -> None:
+        """Undo :meth:`install`. ``keep_own_fd``: asyncio's signal handlers still need the self-pipe."""
+        if not self._installed:
             return
-        fd, self._installed_fd = self._installed_fd, None
+        self._installed = False
+        self._state = None
         if self._handler_installed:
             self._handler_installed = False
             if signal.getsignal(signal.SIGINT) == self._on_sigint:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
-        if self._keep_wakeup_fd():
-            return  # asyncio's own add_signal_handler() needs the same descriptor
-        current = signal.set_wakeup_fd(self._old_fd)
-        if current != fd:  # somebody else took it over meanwhile: leave theirs in place
-            signal.set_wakeup_fd(current)
+        own, self._own_fd = self._own_fd, None
+        old, self._old_fd = self._old_fd, -1
+        if own is None or keep_own_fd:
+            return
+        current = _set_wakeup_fd(old)
+        if current is None:  # the previous descriptor is gone: nobody's
+            current = _set_wakeup_fd(-1)
+        if current is not None and current != own:
+            _set_wakeup_fd(current)  # somebody else took it over meanwhile: leave theirs in place
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        if self.pending and self._is_busy():
+        state = self._state
+        if (
+            state is not None
+            and state.pumping
+            and not state.io_muted
+            and (state.mode is QiLoopMode.OWNER or self.pending)
+            and (frame is None or not frame.f_code.co_filename.startswith(_PACKAGE_DIR))
+        ):
+            self.pending = False
             raise KeyboardInterrupt
         self.pending = True
+        if state is not None:
+            state.gate.would_block = True  # the pump raises it after the current iteration

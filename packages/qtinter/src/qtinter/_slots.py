@@ -30,11 +30,11 @@ import keyword
 import threading
 import types
 import weakref
-from asyncio.events import _get_running_loop
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ._bindings import QtCore, binding
+from ._compat import get_running_loop as _get_running_loop
 from ._qt import enum_member, make_signal, once
 from ._tasks import eager_task, run_task
 

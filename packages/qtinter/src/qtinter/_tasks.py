@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import sys
-from asyncio.events import _get_running_loop
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import _compat
+from ._compat import get_running_loop as _get_running_loop
 
 if TYPE_CHECKING:
     import contextvars
@@ -23,8 +24,6 @@ __all__ = ["eager_task", "run_task", "run_task_on"]
 
 _T = TypeVar("_T")
 
-#: ``asyncio.Task(..., eager_start=True)`` (3.12+) swaps the current task itself.
-_HAS_EAGER_START = sys.version_info >= (3, 12)
 _Task: Any = asyncio.Task
 
 
@@ -107,7 +106,7 @@ def eager_task(
         factory = loop._task_factory  # type: ignore[attr-defined]  # (a slot's hot path: no call)
     except AttributeError:  # not built on asyncio's loop
         factory = loop.get_task_factory()
-    if _HAS_EAGER_START and factory is None:
+    if _compat.HAS_EAGER_START and factory is None:
         if name is None and context is None:
             task: asyncio.Task[_T] = _Task(coro, loop=loop, eager_start=True)
         else:
@@ -127,7 +126,7 @@ def eager_task(
         options["context"] = context  # 3.11+; Python 3.10 raises its own TypeError
     current = asyncio.current_task(loop)
     if current is not None:
-        asyncio.tasks._leave_task(loop, current)
+        _compat.leave_task(loop, current)
     try:
         task = loop.create_task(coro, **options)
         if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
@@ -135,7 +134,7 @@ def eager_task(
         return task
     finally:
         if current is not None:
-            asyncio.tasks._enter_task(loop, current)
+            _compat.enter_task(loop, current)
 
 
 def _run_scheduled_first_step(ready: Any, task: asyncio.Task[Any]) -> None:

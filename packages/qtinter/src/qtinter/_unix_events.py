@@ -21,7 +21,8 @@ class QiSelectorEventLoop(QiBaseSelectorEventLoop, asyncio.SelectorEventLoop):
 
     def remove_signal_handler(self, sig: int) -> bool:
         removed = super().remove_signal_handler(sig)
-        # asyncio clears the wake-up descriptor with its last handler; Qt-driven Ctrl+C still needs it.
+        # asyncio clears the wake-up descriptor with its last handler; Qt-driven Ctrl+C still needs it
+        # (and gives it back when the loop stops driving Qt).
         if self._qi.driving and self._qi.sigint.active:
             self._qi.sigint.reinstate()
         return removed

@@ -52,5 +52,5 @@ if sys.platform == "win32":  # pragma: no cover - untested
         def __init__(self, proactor: Any = None) -> None:
             super().__init__(proactor)
 
-        def _qi_make_waiter(self) -> BlockingWaiter:
-            return IocpWaiter(self._proactor)
+        def _qi_make_waiter(self, source: Any) -> BlockingWaiter | None:
+            return IocpWaiter(source)
