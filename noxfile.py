@@ -114,6 +114,9 @@ def tests_qt(session: nox.Session, binding: str) -> None:
 def conformance(session: nox.Session, binding: str, mode: str) -> None:
     """CPython's test.test_asyncio on qtinter loops in one mode vs the stock loop (long: ~minutes).
 
+    asyncio's loop classes are replaced by qtinter's (the suite's virtual-clock test loop and its
+    tests of the base classes included), and every loop made is counted by class.
+
     Results go to build/conformance/<python>-<binding>/ (summary-<mode>.md, results-<mode>.json,
     raw lines per module); the stock run is reused from there when present (delete the directory
     to redo it). Fails when a test that passes on the stock loop does not pass on ours. Extra

@@ -7,7 +7,7 @@ knows which test was running if this process hangs or dies:
 - ``{"event": "start", "id": ...}`` when a test starts;
 - ``{"event": "end", "id": ..., "outcome": ..., "detail": ..., "loops": {...}, "seconds": ...}``
   when it ends (outcome: pass, fail, error, skip, xfail, xpass);
-- ``{"event": "done", "loops": {...}}`` when the module finished.
+- ``{"event": "done", "loops": {...}, "qtinter_classes": {...}}`` when the module finished.
 
 ``loops`` counts the event loops constructed (see ``_loops.LoopCensus``): the ``qtinter`` ones
 and every other class by name.
@@ -135,6 +135,7 @@ def main() -> int:
     parser.add_argument("--module", required=True, help="e.g. test.test_asyncio.test_tasks")
     parser.add_argument("--out", required=True, help="JSON lines file to append to")
     parser.add_argument("--skip-file", help="JSON list of test ids not to run (already done or hung)")
+    parser.add_argument("--only", default="", help="comma-separated test ids: run these alone (a rerun)")
     args = parser.parse_args()
 
     skip: set[str] = set()
@@ -151,16 +152,18 @@ def main() -> int:
         census = _loops.install(args.kind)
         if args.kind != "stock":
             _loops.self_check(args.kind)
-            census.reset()
+            census.clear()
         try:
             suite = unittest.defaultTestLoader.loadTestsFromName(args.module)
         except unittest.SkipTest as exc:
             out.write(json.dumps({"event": "module-skip", "reason": str(exc)}) + "\n")
             return 0
-        tests = [t for t in _flatten(suite) if t.id() not in skip]
+        only = set(filter(None, args.only.split(",")))
+        tests = [t for t in _flatten(suite) if t.id() not in skip and (not only or t.id() in only)]
         result = JsonLinesResult(out, census)
         unittest.TestSuite(tests).run(result)
-        out.write(json.dumps({"event": "done", "loops": census.total()}) + "\n")
+        done = {"event": "done", "loops": census.total(), "qtinter_classes": census.ours_by_class()}
+        out.write(json.dumps(done) + "\n")
         out.flush()
     sys.stdout.flush()
     sys.stderr.flush()
