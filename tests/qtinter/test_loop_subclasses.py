@@ -248,3 +248,30 @@ def test_a_base_loop_with_a_fake_selector_waits_in_qt_not_in_a_spin(mode: str) -
     # (The fake selector never waits: only the sub-millisecond rest of the wait is spent calling
     # it, where a stock loop would call it for the whole 50 ms.)
     assert len(selector.timeouts) < 1000, len(selector.timeouts)
+
+
+def test_a_loop_driven_by_hand_iterates_as_asyncios() -> None:
+    # The primitives 3.13 gives custom loops (_run_forever_setup, _run_once, _run_forever_cleanup;
+    # qtinter._compat has them on every version): each _run_once is one asyncio iteration, also in
+    # owner mode, never a Qt event loop (which would run until the guard stops it).
+    from qtinter import _compat
+
+    loop = qtinter.new_event_loop()
+    guard = QtCore.QTimer()
+    guard.setSingleShot(True)
+    guard.timeout.connect(loop.stop)
+    guard.start(5000)
+    ran: list[str] = []
+    try:
+        token = _compat.run_forever_setup(loop)
+        assert asyncio.get_running_loop() is loop
+        for i in range(3):  # (each with work to do: an idle iteration waits in select, as asyncio's)
+            loop.call_soon(ran.append, i)
+            loop._run_once()  # type: ignore[attr-defined]
+        _compat.run_forever_cleanup(loop, token)
+        assert not loop.is_running()
+        assert ran == [0, 1, 2]
+        assert guard.isActive()  # no Qt loop ran
+    finally:
+        guard.stop()
+        loop.close()

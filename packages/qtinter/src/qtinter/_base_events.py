@@ -198,6 +198,7 @@ class LoopState:
         "mode",
         "native_fallback",
         "own_clock",
+        "owner_run",
         "pending_exc",
         "pumped",
         "pumping",
@@ -228,6 +229,9 @@ class LoopState:
         #: loop), until a run succeeds: a further run Qt refuses then runs natively (the clean-up).
         self.qt_lost: str | None = None
         self.native_fallback = False  #: this run_forever runs natively because Qt is lost
+        #: Inside run_forever: its first _run_once runs owner mode's QEventLoop (a loop driven by
+        #: hand, with _run_forever_setup() and _run_once() calls, iterates as asyncio's does).
+        self.owner_run = False
         #: The exec_modal() function waiting to run, and the callbacks it moved out of the iteration.
         self.modal: Callable[[], object] | None = None
         self.held: collections.deque[Any] | None = None
@@ -363,9 +367,11 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
         state = self._qi
         if state.mode is QiLoopMode.OWNER and state.qt_lost is not None and _qt.app_instance() is None:
             self._qi_fall_back_to_native()
+        state.owner_run = True
         try:
             super().run_forever()
         finally:
+            state.owner_run = False
             if state.native_fallback:
                 state.native_fallback = False
                 state.mode = QiLoopMode.OWNER
@@ -396,11 +402,11 @@ class QiBaseEventLoop(asyncio.BaseEventLoop):
         self._qi.native_fallback = True
 
     def _run_once(self) -> None:
-        # The stock run_forever calls this. In owner mode the first call runs a whole QEventLoop,
+        # The stock run_forever calls this. In owner mode its first call runs a whole QEventLoop,
         # which drives the loop's own iterations through the pump until stop() is called; the
-        # pump's calls (and direct calls on a loop that is not running) are asyncio's iteration.
+        # pump's calls (and calls outside run_forever) are asyncio's iteration.
         state = self._qi
-        if state.mode is QiLoopMode.OWNER and not state.driving and self._thread_id is not None:
+        if state.mode is QiLoopMode.OWNER and state.owner_run and not state.driving:
             self._qi_run_owner()
         else:
             super()._run_once()  # type: ignore[misc]
