@@ -174,35 +174,46 @@ def compare(by_kind: dict[str, dict[str, dict[str, Any]]], kinds: list[str]) -> 
     return report
 
 
+#: How often a difference is rerun: it counts only if it shows again every time.
+RERUNS = 2
+
+
 def rerun_differences(
     report: dict[str, Any], results_dir: Path, test_timeout: float, module_timeout: float
 ) -> None:
-    """Run each test that passed on stock only once more, alone, on stock and on the qtinter kind.
+    """Run each test that passed on stock only again, alone, on stock and on the qtinter kind.
 
-    A difference that does not show again (the test fails on stock too now, or passes on ours) is
-    moved from ``regressions`` to ``not_reproduced`` with the outcomes of both runs: a test that
-    depends on the machine (a loaded machine's timing, a shared file) must not fail the session.
+    A difference that does not show again in every one of :data:`RERUNS` reruns (the test fails on
+    stock too, or passes on ours) is moved from ``regressions`` to ``not_reproduced`` with the
+    outcomes of the reruns: a test that depends on the machine (a loaded machine's timing, a shared
+    file) must not fail the session.
     """
     report["not_reproduced"] = {}
     for kind, regressions in report["regressions"].items():
-        by_module: dict[str, list[str]] = {}
-        for test_id in regressions:
-            module = _module_name(test_id)
-            by_module.setdefault(module, []).append(test_id)
-        outcomes: dict[str, dict[str, str]] = {}
-        for module, ids in by_module.items():
-            for side in ("stock", kind):
-                out_dir = results_dir / side
-                run = run_module(side, module, out_dir, test_timeout, module_timeout, only=ids)
+        reruns: dict[str, list[dict[str, str]]] = {test_id: [] for test_id in regressions}
+        for _ in range(RERUNS):
+            still = [i for i, runs in reruns.items() if all(_differs(r, kind) for r in runs)]
+            by_module: dict[str, list[str]] = {}
+            for test_id in still:
+                by_module.setdefault(_module_name(test_id), []).append(test_id)
+            for module, ids in by_module.items():
+                outcomes: dict[str, dict[str, str]] = {i: {} for i in ids}
+                for side in ("stock", kind):
+                    run = run_module(side, module, results_dir / side, test_timeout, module_timeout, only=ids)
+                    for test_id in ids:
+                        outcomes[test_id][side] = run["tests"].get(test_id, {}).get("outcome", "missing")
                 for test_id in ids:
-                    outcome = run["tests"].get(test_id, {}).get("outcome", "missing")
-                    outcomes.setdefault(test_id, {})[side] = outcome
-        gone = {i: o for i, o in outcomes.items() if not (o["stock"] in PASSING and o[kind] not in PASSING)}
-        for test_id, rerun in gone.items():
+                    reruns[test_id].append(outcomes[test_id])
+        gone = [i for i, runs in reruns.items() if not all(_differs(r, kind) for r in runs)]
+        for test_id in gone:
             row = regressions.pop(test_id)
-            report["not_reproduced"].setdefault(kind, {})[test_id] = {**row, "rerun": rerun}
-        reproduced = len(outcomes) - len(gone)
-        print(f"[{kind}] reran {len(outcomes)} differences alone: {reproduced} reproduced", flush=True)
+            report["not_reproduced"].setdefault(kind, {})[test_id] = {**row, "rerun": reruns[test_id]}
+        reproduced = len(reruns) - len(gone)
+        print(f"[{kind}] reran {len(reruns)} differences alone: {reproduced} reproduced", flush=True)
+
+
+def _differs(outcomes: dict[str, str], kind: str) -> bool:
+    return outcomes["stock"] in PASSING and outcomes[kind] not in PASSING
 
 
 def _module_name(test_id: str) -> str:
