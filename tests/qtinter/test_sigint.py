@@ -54,12 +54,9 @@ async def main():
 
 factory = qtinter.new_event_loop if {qt} else asyncio.new_event_loop
 try:
-    if {entry!r} == "runner" and sys.version_info >= (3, 11):
+    if {entry!r} == "runner":
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(main())
-    elif {entry!r} == "runner":
-        with (qtinter.using_qt_from_asyncio() if {qt} else __import__("contextlib").nullcontext()):
-            asyncio.run(main())
     else:
         loop = factory()
         loop.run_until_complete(main())
@@ -129,8 +126,17 @@ STOCK = {
 }
 
 
+def skip_without_runner(entry: str) -> None:
+    if entry == "runner" and sys.version_info < (3, 11):
+        # 3.10's asyncio.run has no Ctrl+C handling: Python's default handler can raise between a
+        # task's step being taken from the ready queue and run, and asyncio.run's clean-up then
+        # waits for that task forever, on asyncio's own loop as on any other.
+        pytest.skip("asyncio.Runner (and asyncio.run's Ctrl+C handling) is new in 3.11")
+
+
 @pytest.mark.parametrize(("entry", "state"), list(STOCK), ids=[f"{e}-{s}" for e, s in STOCK])
 def test_ctrl_c_in_owner_mode_is_asyncios(entry: str, state: str) -> None:
+    skip_without_runner(entry)
     out, err, code = interrupt(
         SCRIPT.format(qt=True, entry=entry, body=BODIES[state]), press=state != "stuck-twice"
     )
@@ -144,6 +150,7 @@ def test_ctrl_c_in_owner_mode_is_asyncios(entry: str, state: str) -> None:
 @pytest.mark.parametrize(("entry", "state"), list(STOCK), ids=[f"{e}-{s}" for e, s in STOCK])
 def test_the_stock_loop_does_what_the_table_says(entry: str, state: str) -> None:
     # The reference for the test above: the same programs on asyncio's own loop.
+    skip_without_runner(entry)
     out, err, code = interrupt(
         SCRIPT.format(qt=False, entry=entry, body=BODIES[state]), press=state != "stuck-twice"
     )
