@@ -16,6 +16,7 @@ from asyncio import base_events, events, tasks
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
     from collections.abc import Callable
 
 __all__ = [
@@ -38,7 +39,7 @@ enter_task: Callable[[Any, Any], None] = tasks._enter_task
 leave_task: Callable[[Any, Any], None] = tasks._leave_task
 
 #: The running loop of this thread or None (no exception): what ``asyncio.get_running_loop`` reads.
-get_running_loop: Callable[[], Any] = events._get_running_loop
+get_running_loop: Callable[[], AbstractEventLoop | None] = events._get_running_loop
 
 #: Newer CPythons (3.12.8+, 3.13.1+) create this handle class in ``call_soon_threadsafe``; None before.
 ThreadSafeHandle: Any = getattr(events, "_ThreadSafeHandle", None)
