@@ -161,18 +161,37 @@ def test_the_stock_loop_does_what_the_table_says(entry: str, state: str) -> None
 @pytest.mark.parametrize(
     ("state", "expected"),
     [
-        # KeyboardInterrupt is raised between two asyncio iterations, so the task is intact and the
-        # clean-up (in native mode, after app.exec() returned) cancels it.
-        ("idle", "KeyboardInterrupt; main finally in NATIVE"),
-        ("busy", "KeyboardInterrupt; main finally in NATIVE"),
-        # The second press interrupts the stuck callback at once, as Python's default handler would.
-        ("stuck-twice", "KeyboardInterrupt; main finally in GUEST"),
+        # Idle: KeyboardInterrupt is raised before the next asyncio iteration, so the task is
+        # intact and the clean-up (in native mode, after app.exec() returned) cancels it.
+        ("idle", {"KeyboardInterrupt; main finally in NATIVE"}),
+        # Busy: raised in the coroutine (its finally runs at once, in guest mode) or, if the signal
+        # lands in asyncio's own code, after that iteration (then as idle).
+        ("busy", {"KeyboardInterrupt; main finally in GUEST", "KeyboardInterrupt; main finally in NATIVE"}),
+        # Stuck: the first press raises in the stuck coroutine at once, as under asyncio's own loop.
+        ("stuck", {"KeyboardInterrupt; main finally in GUEST"}),
     ],
 )
-def test_ctrl_c_in_guest_mode(state: str, expected: str) -> None:
-    out, err, code = interrupt(GUEST.format(body=BODIES[state]), press=state != "stuck-twice")
+def test_ctrl_c_in_guest_mode(state: str, expected: set[str]) -> None:
+    out, err, code = interrupt(GUEST.format(body=BODIES[state]))
     assert code == 0, err
-    assert out.strip() == expected, err
+    assert out.strip() in expected, err
+
+
+def test_ctrl_c_in_guest_mode_waits_for_the_iteration_inside_asyncios_machinery() -> None:
+    # The handler called as the signal would call it while asyncio's Handle._run is the frame that
+    # runs (between a ready callback being taken from the queue and run, raising would leave a task
+    # step lost and the clean-up awaiting that task forever): recorded, raised after the iteration.
+    body = (
+        'print("ready")\n'
+        "        def press_in_asyncio():\n"
+        "            signal.getsignal(signal.SIGINT)(signal.SIGINT, sys._getframe(1))\n"
+        '            print("not raised yet", flush=True)\n'
+        "        asyncio.get_running_loop().call_soon(press_in_asyncio)\n"
+        "        await asyncio.sleep(3600)"
+    )
+    out, err, code = interrupt(GUEST.format(body=body), press=False)
+    assert code == 0, err
+    assert out.splitlines() == ["not raised yet", "KeyboardInterrupt; main finally in NATIVE"], err
 
 
 # -- the signal wake-up descriptor (issue 12 item 12) -----------------------------------------------------

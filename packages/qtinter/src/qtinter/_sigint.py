@@ -15,9 +15,14 @@ process. While a qtinter loop drives Qt in the main thread, :class:`SigintGuard`
   - owner mode (asyncio's own semantics): at once, in the callback or coroutine that is running,
     as Python's default handler does under a stock loop; while no asyncio code runs (Qt idles or
     runs its own code) the pump raises it before the next iteration;
-  - guest mode (Qt's application): between two asyncio iterations, where it neither escapes into Qt
-    nor cuts an iteration in half; a second Ctrl+C while asyncio is stuck in one callback raises at
-    once, as the default handler would.
+  - guest mode: at once in the callback or coroutine that is running, as in owner mode, but only
+    where it unwinds through that callback or coroutine into the task step or ``Handle._run`` that
+    runs it; anywhere else (asyncio's own code, or code it calls, such as the stack capture of
+    debug mode) it waits for the end of the iteration: a ``KeyboardInterrupt`` there can leave a
+    task without a scheduled step, pending for good, and the clean-up of
+    ``using_asyncio_from_qt()`` (which awaits the remaining tasks) would wait for it forever. A
+    second Ctrl+C before the first was raised raises wherever asyncio code runs, as the default
+    handler would.
 
   Either way it is never raised inside qtinter's own machinery, nor while a nested Qt event loop
   runs inside a callback (it would reach Qt): there the pump raises it after the iteration.
@@ -31,6 +36,7 @@ closed meanwhile is dropped.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -47,6 +53,33 @@ __all__ = ["SigintGuard"]
 
 #: Frames of qtinter's modules: a KeyboardInterrupt raised there would break the machinery.
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+#: Frames of asyncio's modules.
+_ASYNCIO_DIR = os.path.dirname(os.path.abspath(asyncio.__file__)) + os.sep
+#: The asyncio frames that run a callback or a task's coroutine and let KeyboardInterrupt through
+#: intact (the task records it): ``Handle._run`` and the pure-Python task's step.
+_RUNNER_CODES = frozenset(
+    fn.__code__
+    for fn in (
+        asyncio.events.Handle._run,
+        getattr(asyncio.tasks._PyTask, "_Task__step", None),
+        getattr(asyncio.tasks._PyTask, "_Task__step_run_and_handle_result", None),  # 3.12+
+    )
+    if fn is not None
+)
+
+
+def _in_user_callback(frame: FrameType | None) -> bool:
+    """Whether ``frame`` is code of a callback or coroutine that asyncio runs, outside its machinery."""
+    below = False
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename.startswith(_PACKAGE_DIR):
+            return False
+        if filename.startswith(_ASYNCIO_DIR):
+            return below and frame.f_code in _RUNNER_CODES
+        below = True
+        frame = frame.f_back
+    return False
 
 
 def _set_wakeup_fd(fd: int) -> int | None:
@@ -126,15 +159,14 @@ class SigintGuard:
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         state = self._state
-        if (
-            state is not None
-            and state.pumping
-            and not state.io_muted
-            and (state.mode is QiLoopMode.OWNER or self.pending)
-            and (frame is None or not frame.f_code.co_filename.startswith(_PACKAGE_DIR))
-        ):
-            self.pending = False
-            raise KeyboardInterrupt
+        if state is not None and state.pumping and not state.io_muted:
+            if state.mode is QiLoopMode.OWNER or self.pending:
+                allowed = frame is None or not frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+            else:
+                allowed = _in_user_callback(frame)
+            if allowed:
+                self.pending = False
+                raise KeyboardInterrupt
         self.pending = True
         if state is not None:
             state.gate.would_block = True  # the pump raises it after the current iteration
