@@ -112,10 +112,16 @@ _worker = threading.local()
 def _in_asyncio_iteration(loop: asyncio.AbstractEventLoop | None) -> bool:
     """Whether an asyncio iteration of ``loop`` is running on this thread (a callback or task step):
     asyncio cannot run anything else until it returns."""
+    return _after_this_asyncio_callback(loop, _nothing)
+
+
+def _after_this_asyncio_callback(loop: asyncio.AbstractEventLoop | None, fn: Callable[[], None]) -> bool:
+    """Have ``fn`` called right after the asyncio callback or task step that runs on this thread, if
+    one runs (else False). ``exec_modal`` takes one function at a time: probe and schedule in one call."""
     if loop is None or not isinstance(loop, qtinter.QiBaseEventLoop) or not loop.is_running():
         return False
     try:
-        loop.exec_modal(_nothing)  # accepted only inside an iteration
+        loop.exec_modal(fn)  # accepted only inside an iteration
     except RuntimeError:
         return False
     return True
@@ -274,10 +280,8 @@ class QtEventLoop(QtCore.QObject, EventLoop):
         guest = self._guest
         if guest is None:
             return
-        if _in_asyncio_iteration(self._loop):
-            # Not while asyncio runs one of its callbacks: right after it.
-            self._loop.exec_modal(self._end_guest)  # type: ignore[union-attr]
-        else:
+        # Not while asyncio runs one of its callbacks: right after it.
+        if not _after_this_asyncio_callback(self._loop, self._end_guest):
             self._end_guest()
 
     def _end_guest(self) -> None:
