@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from asyncio import AbstractEventLoop
     from collections.abc import Callable
+    from types import CodeType
 
 __all__ = [
+    "CALLBACK_RUNNER_CODES",
     "HAS_EAGER_START",
     "HAS_RUN_FOREVER_SETUP",
     "ThreadSafeHandle",
@@ -40,6 +42,20 @@ leave_task: Callable[[Any, Any], None] = tasks._leave_task
 
 #: The running loop of this thread or None (no exception): what ``asyncio.get_running_loop`` reads.
 get_running_loop: Callable[[], AbstractEventLoop | None] = events._get_running_loop
+
+#: The code of the asyncio functions that call a callback (``Handle._run``) or send into a task's
+#: coroutine (the pure-Python task's step; the C task has no frame): a ``KeyboardInterrupt`` raised
+#: below one of them reaches it intact, the task records it, and no step is lost.
+_PY_TASK: Any = getattr(tasks, "_PyTask", None)  # asyncio's pure-Python Task class
+CALLBACK_RUNNER_CODES: frozenset[CodeType] = frozenset(
+    fn.__code__
+    for fn in (
+        events.Handle._run,
+        getattr(_PY_TASK, "_Task__step", None),
+        getattr(_PY_TASK, "_Task__step_run_and_handle_result", None),  # 3.12+
+    )
+    if fn is not None
+)
 
 #: Newer CPythons (3.12.8+, 3.13.1+) create this handle class in ``call_soon_threadsafe``; None before.
 ThreadSafeHandle: Any = getattr(events, "_ThreadSafeHandle", None)

@@ -42,6 +42,7 @@ import signal
 import threading
 from typing import TYPE_CHECKING
 
+from ._compat import CALLBACK_RUNNER_CODES
 from ._modes import QiLoopMode
 
 if TYPE_CHECKING:
@@ -55,17 +56,6 @@ __all__ = ["SigintGuard"]
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 #: Frames of asyncio's modules.
 _ASYNCIO_DIR = os.path.dirname(os.path.abspath(asyncio.__file__)) + os.sep
-#: The asyncio frames that run a callback or a task's coroutine and let KeyboardInterrupt through
-#: intact (the task records it): ``Handle._run`` and the pure-Python task's step.
-_RUNNER_CODES = frozenset(
-    fn.__code__
-    for fn in (
-        asyncio.events.Handle._run,
-        getattr(asyncio.tasks._PyTask, "_Task__step", None),
-        getattr(asyncio.tasks._PyTask, "_Task__step_run_and_handle_result", None),  # 3.12+
-    )
-    if fn is not None
-)
 
 
 def _in_user_callback(frame: FrameType | None) -> bool:
@@ -76,7 +66,7 @@ def _in_user_callback(frame: FrameType | None) -> bool:
         if filename.startswith(_PACKAGE_DIR):
             return False
         if filename.startswith(_ASYNCIO_DIR):
-            return below and frame.f_code in _RUNNER_CODES
+            return below and frame.f_code in CALLBACK_RUNNER_CODES
         below = True
         frame = frame.f_back
     return False
