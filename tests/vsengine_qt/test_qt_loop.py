@@ -300,9 +300,12 @@ def test_adopted_before_app_exec_it_starts_owns_and_ends_guest_mode(qapp: QtWidg
             await asyncio.sleep(0)
             return threading.get_ident()
 
+        def done(outcome: object) -> None:
+            results.append(outcome)
+            adapter.from_thread(qapp.quit)  # quit once the coroutine is done: a quit before cancels it
+
         def start() -> None:
-            adapter.run_in_loop(job).then(results.append, results.append)
-            adapter.next_cycle().add_done_callback(lambda _: adapter.from_thread(qapp.quit))
+            adapter.run_in_loop(job).then(done, done)
 
         QtCore.QTimer.singleShot(0, start)
         exec_(qapp)  # quitting ends the owned guest loop
