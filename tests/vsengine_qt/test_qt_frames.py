@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import vapoursynth as vs
-from vsqt_helpers import STEP_TIMEOUT, in_thread, run, wait_for_signal
+from vsqt_helpers import STEP_TIMEOUT, in_thread, run, wait_for_signal, wait_until
 
 import qtinter
 from vsengine_qt import Delivered, FrameStream, ManualClock, frames
@@ -87,7 +87,7 @@ def test_async_iterator_delivers_in_order_on_the_qt_thread(env: ManagedEnvironme
 def test_signals_deliver_in_order_then_finished(env: ManagedEnvironment) -> None:
     probe = Probe(20, out_of_order)
 
-    async def main() -> tuple[list[Delivered], int]:
+    async def main() -> tuple[list[Delivered], int, int]:
         stream = FrameStream(probe.node, prefetch=5)
         got: list[Delivered] = []
         finished: list[bool] = []
@@ -95,13 +95,15 @@ def test_signals_deliver_in_order_then_finished(env: ManagedEnvironment) -> None
         stream.finished.connect(lambda: finished.append(True))
         stream.seek(5, 15)
         await wait_for_signal(stream.finished) if not finished else None
-        await asyncio.sleep(0.05)  # nothing else may arrive
+        unreleased = stream.pump.unreleased  # nothing requested that could still arrive
         stream.close()
-        return got, len(finished)
+        return got, len(finished), unreleased
 
-    got, finished = run(main())
+    got, finished, unreleased = run(main())
     assert numbers(got) == list(range(5, 15))
     assert finished == 1
+    assert unreleased == 0
+    assert sorted(probe.rendered) == list(range(5, 15))  # nothing else was asked of VapourSynth
 
 
 def test_seek_drops_what_is_in_flight_and_continues_elsewhere(env: ManagedEnvironment) -> None:
@@ -206,23 +208,21 @@ def test_a_failing_frame_is_reported_at_its_position(env: ManagedEnvironment) ->
 def test_a_slow_consumer_holds_the_window(env: ManagedEnvironment) -> None:
     probe = Probe(100)
 
-    async def main() -> tuple[int, int]:
+    async def main() -> tuple[int, int, int, bool]:
         async with frames(probe.node, prefetch=2, backlog=4) as iterator:
             first = await anext(iterator)
-            # Not consuming: the backlog fills up (frame 0 was released: 4 more), then nothing moves.
-            for _ in range(200):
-                if len(probe.rendered) >= 5:
-                    break
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.2)
-            rendered_while_idle = len(probe.rendered)
             assert first.n == 0
-        await asyncio.sleep(0.1)
-        return rendered_while_idle, len(probe.rendered)
+            # Not consuming: the backlog fills up (frame 0 was released: 4 more), then nothing moves:
+            # once the four are in, nothing is requested or in flight beyond them.
+            await wait_until(lambda: iterator.buffered == 4)
+            unreleased, rendered_while_idle = iterator.pump.unreleased, len(probe.rendered)
+        return unreleased, rendered_while_idle, iterator.buffered, iterator.pump.running
 
-    rendered_while_idle, rendered_after_close = run(main())
+    unreleased, rendered_while_idle, buffered_after_close, running_after_close = run(main())
+    assert unreleased == 4
     assert rendered_while_idle == 1 + 4  # frame 0, released, and the four frames of the backlog
-    assert rendered_after_close == rendered_while_idle  # closing stopped the requests
+    assert buffered_after_close == 0  # closing dropped them
+    assert not running_after_close  # and requests no more
 
 
 def test_transform_runs_on_vapoursynths_threads(env: ManagedEnvironment) -> None:
@@ -287,17 +287,17 @@ def test_pause_holds_requests_and_resume_continues(env: ManagedEnvironment) -> N
         stream.frameReady.connect(lambda n, value, seconds: got.append(n))
         stream.seek(0)
         stream.pause()  # the two frames already requested still arrive; nothing more is asked for
-        await asyncio.sleep(0.3)
+        await wait_until(lambda: len(got) == 2)
         while_paused = list(got)
-        rendered_while_paused = len(probe.rendered)
+        requested_while_paused = stream.pump.unreleased + len(got)  # delivered, or asked for since
         stream.resume()
         await wait_for_signal(stream.finished)
         stream.close()
-        return while_paused, rendered_while_paused, got
+        return while_paused, requested_while_paused, got
 
-    while_paused, rendered_while_paused, got = run(main())
+    while_paused, requested_while_paused, got = run(main())
     assert while_paused == [0, 1]
-    assert rendered_while_paused == 2
+    assert requested_while_paused == 2
     assert got == list(range(20))
 
 
@@ -490,9 +490,11 @@ def test_default_prefetch_does_not_create_vapoursynths_standalone_core() -> None
 
 
 async def frames_ready(stream: FrameStream, count: int) -> None:
-    """Wait until ``count`` frames wait in the stream to be delivered (they render on other threads)."""
+    """Wait until frame 0 of a play() is delivered (it goes at once) and ``count`` frames wait in the
+    stream to be delivered. Frames render on other threads and complete in any order: ``count``
+    frames can be waiting while frame 0 still renders."""
     for _ in range(int(STEP_TIMEOUT / 0.001)):
-        if stream.pump.buffered >= count:
+        if stream.position >= 1 and stream.pump.buffered >= count:
             return
         await asyncio.sleep(0.001)
     raise TimeoutError(f"{count} frames were not rendered in time")
