@@ -223,6 +223,18 @@ def test_qt_gets_its_turn_after_every_iteration_longer_than_the_budget(mode: str
     assert max(runs_between_ticks) == 1, runs_between_ticks
 
 
+async def qt_ticks_during_2000_sleeps() -> int:
+    """How often a zero-interval Qt timer fired while a coroutine ran 2000 ``sleep(0)`` iterations."""
+    ticks = [0]
+    timer = make_timer(0, lambda: ticks.__setitem__(0, ticks[0] + 1))
+    try:
+        for _ in range(2000):
+            await asyncio.sleep(0)
+        return ticks[0]
+    finally:
+        timer.stop()
+
+
 @MODES
 def test_many_asyncio_iterations_run_per_qt_dispatch(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # The design: a busy asyncio loop runs many iterations per Qt wake-up, not one per Qt event,
@@ -230,17 +242,7 @@ def test_many_asyncio_iterations_run_per_qt_dispatch(mode: str, monkeypatch: pyt
     # end for want of time: Qt gets no pass at all until asyncio has nothing left to do.
     monkeypatch.setattr(qtinter._base_events, "clock", lambda: 0.0)
 
-    async def main() -> int:
-        ticks = [0]
-        timer = make_timer(0, lambda: ticks.__setitem__(0, ticks[0] + 1))
-        try:
-            for _ in range(2000):
-                await asyncio.sleep(0)
-            return ticks[0]
-        finally:
-            timer.stop()
-
-    assert run(mode, main) == 0
+    assert run(mode, qt_ticks_during_2000_sleeps) == 0
 
 
 @MODES
@@ -251,17 +253,7 @@ def test_qt_gets_a_pass_whenever_the_budget_is_used(mode: str, monkeypatch: pyte
     step = qtinter._base_events.PUMP_BUDGET / 2
     monkeypatch.setattr(qtinter._base_events, "clock", lambda: next(readings) * step)
 
-    async def main() -> int:
-        ticks = [0]
-        timer = make_timer(0, lambda: ticks.__setitem__(0, ticks[0] + 1))
-        try:
-            for _ in range(2000):
-                await asyncio.sleep(0)
-            return ticks[0]
-        finally:
-            timer.stop()
-
-    assert run(mode, main) >= 500
+    assert run(mode, qt_ticks_during_2000_sleeps) >= 500
 
 
 @MODES
