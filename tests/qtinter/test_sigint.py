@@ -134,14 +134,20 @@ def skip_without_runner(entry: str) -> None:
         pytest.skip("asyncio.Runner (and asyncio.run's Ctrl+C handling) is new in 3.11")
 
 
-@pytest.mark.parametrize(("entry", "state"), list(STOCK), ids=[f"{e}-{s}" for e, s in STOCK])
-def test_ctrl_c_in_owner_mode_is_asyncios(entry: str, state: str) -> None:
+def check_table_row(entry: str, state: str, *, qt: bool) -> None:
+    """Run the program of one row of STOCK (on qtinter's loop or asyncio's), press Ctrl+C, and check
+    that it printed what the row says."""
     skip_without_runner(entry)
     out, err, code = interrupt(
-        SCRIPT.format(qt=True, entry=entry, body=BODIES[state]), press=state != "stuck-twice"
+        SCRIPT.format(qt=qt, entry=entry, body=BODIES[state]), press=state != "stuck-twice"
     )
     assert code == 0, err
     assert out.strip() in STOCK[entry, state], err
+
+
+@pytest.mark.parametrize(("entry", "state"), list(STOCK), ids=[f"{e}-{s}" for e, s in STOCK])
+def test_ctrl_c_in_owner_mode_is_asyncios(entry: str, state: str) -> None:
+    check_table_row(entry, state, qt=True)
 
 
 @pytest.mark.skipif(
@@ -150,12 +156,7 @@ def test_ctrl_c_in_owner_mode_is_asyncios(entry: str, state: str) -> None:
 @pytest.mark.parametrize(("entry", "state"), list(STOCK), ids=[f"{e}-{s}" for e, s in STOCK])
 def test_the_stock_loop_does_what_the_table_says(entry: str, state: str) -> None:
     # The reference for the test above: the same programs on asyncio's own loop.
-    skip_without_runner(entry)
-    out, err, code = interrupt(
-        SCRIPT.format(qt=False, entry=entry, body=BODIES[state]), press=state != "stuck-twice"
-    )
-    assert code == 0, err
-    assert out.strip() in STOCK[entry, state], err
+    check_table_row(entry, state, qt=False)
 
 
 @pytest.mark.parametrize(
