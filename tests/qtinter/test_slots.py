@@ -12,7 +12,7 @@ import weakref
 from typing import Any
 
 import pytest
-from interop_support import MODES, process_deferred_deletes, run, run_owner, signal_connected
+from interop_support import MODES, process_deferred_deletes, run, run_owner, signal_connected, wait_until
 from pytestqt.qt_compat import qt_api
 
 import qtinter
@@ -554,10 +554,7 @@ def test_exception_goes_to_the_exception_handler_with_the_slot_name(mode: str) -
         button.clicked.connect(qtinter.asyncslot(fails_at_once))
         button.clicked.connect(qtinter.asyncslot(fails_later))
         QtCore.QTimer.singleShot(0, button.click)  # from Qt: PyQt would abort on an escaping error
-        for _ in range(100):
-            await asyncio.sleep(0.001)
-            if len(handler.contexts) == 2:
-                break
+        await wait_until(lambda: len(handler.contexts) == 2, "both slots' errors are reported")
         return handler.contexts
 
     contexts = run(mode, main)
@@ -603,7 +600,9 @@ def test_cancelled_slot_task_is_not_reported(mode: str) -> None:
         own = qtinter.asyncslot(cancels_itself)()
         await asyncio.sleep(0)
         task.cancel()
-        await asyncio.sleep(0.01)
+        # A report is a done callback (scheduled as the task ends, before the waiter's own callback
+        # that resumes this coroutine): once both tasks are done and this runs again, it would be in.
+        await asyncio.wait([task, own])
         assert task.cancelled()
         assert own.cancelled()
         return handler.contexts
@@ -621,6 +620,8 @@ def _nesting_main() -> Any:
         outer = asyncio.current_task()
         emitter = Emitter()
 
+        ended = asyncio.Event()
+
         async def slot(value: int) -> None:
             inner = asyncio.current_task()
             assert inner is not None
@@ -629,6 +630,7 @@ def _nesting_main() -> Any:
             await asyncio.sleep(0)
             assert asyncio.current_task() is inner
             order.append(f"slot end {value}")
+            ended.set()
 
         emitter.one.connect(qtinter.asyncslot(slot))  # direct connection: runs inside this task
         emitter.one.emit(1)
@@ -636,7 +638,7 @@ def _nesting_main() -> Any:
         order.append("emitted")
         child = asyncio.create_task(asyncio.sleep(0))  # the loop still works normally inside the task
         await child
-        await asyncio.sleep(0.01)
+        await ended.wait()
         return order
 
     return main

@@ -148,26 +148,37 @@ def test_completed_frames_arrive_in_one_qt_dispatch(env: ManagedEnvironment) -> 
     """Frames that complete while the Qt thread is busy are delivered by one dispatch, not one each."""
     clip = vs.core.std.BlankClip(width=16, height=16, format=vs.GRAY8, length=16)
 
-    async def main() -> list[int]:
+    async def main() -> tuple[list[int], list[int]]:
         loop = asyncio.get_running_loop()
         stream = FrameStream(clip, prefetch=16)
         got: list[int] = []
+        waiting_behind_frame_0: list[int] = []
         seen_by_next_callback: list[int] = []
-        stream.frameReady.connect(lambda n, value, seconds: got.append(n))
-        stream.frameReady.connect(
-            lambda n, value, seconds: (
-                loop.call_soon(lambda: seen_by_next_callback.append(len(got))) if n == 0 else None
-            )
-        )
-        stream.seek(0)
-        time.sleep(0.3)  # the Qt thread is busy; VapourSynth completes all 16 frames meanwhile
-        await wait_for_signal(stream.finished) if stream.running else None
-        await asyncio.sleep(0)
-        stream.close()
-        return seen_by_next_callback
 
-    # The callback scheduled when frame 0 arrived ran after all 16 had been delivered.
-    assert run(main()) == [16]
+        def on_frame(n: int, value: Any, seconds: float) -> None:
+            got.append(n)
+            if n == 0:
+                waiting_behind_frame_0.append(stream.pump.buffered)
+                loop.call_soon(lambda: seen_by_next_callback.append(len(got)))
+
+        stream.frameReady.connect(on_frame)
+        stream.seek(0)
+        # The Qt thread stays busy (blocked here) until VapourSynth has handed all 16 frames over
+        # (each completion appends to the stream's inbox); the deadline only bounds a failure.
+        inbox = stream.pump._mailbox.inbox
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while len(inbox) < 16:
+            assert time.monotonic() < deadline, f"only {len(inbox)} of 16 frames completed"
+            time.sleep(0.001)
+        await wait_for_signal(stream.finished) if stream.running else None
+        stream.close()
+        return waiting_behind_frame_0, seen_by_next_callback
+
+    waiting_behind_frame_0, seen_by_next_callback = run(main())
+    # The dispatch that delivered frame 0 had taken all 16 from the inbox: 15 waited behind it (one
+    # dispatch per frame would find none), and the callback scheduled then ran after all 16.
+    assert waiting_behind_frame_0 == [15]
+    assert seen_by_next_callback == [16]
 
 
 def test_a_failing_frame_is_reported_at_its_position(env: ManagedEnvironment) -> None:
@@ -306,21 +317,22 @@ def test_dropping_a_stream_with_frames_in_flight(env: ManagedEnvironment) -> Non
     thread), and their completions are dropped quietly."""
     probe = Probe(50, lambda n: 0.02)
 
-    async def main() -> tuple[bool, list[int]]:
+    async def main() -> list[int]:
         got: list[int] = []
         stream = FrameStream(probe.node, prefetch=8)
         stream.frameReady.connect(lambda n, value, seconds: got.append(n))
         stream.seek(0)
         gone = weakref.ref(stream)
+        # The eight completions and the queued wake-up of the Qt thread hold the stream's mailbox
+        # (not the stream): it goes away once all eight have arrived and been dropped on this thread.
+        mailbox = weakref.ref(stream.pump._mailbox)
         del stream
         gc.collect()
-        collected = gone() is None
-        await asyncio.sleep(0.4)  # the eight frames in flight complete
-        return collected, got
+        assert gone() is None, "the frames in flight keep the stream alive"
+        await wait_until(lambda: mailbox() is None)
+        return got
 
-    collected, got = run(main())
-    assert collected
-    assert got == []
+    assert run(main()) == []
     assert len(probe.rendered) == 8  # nothing was requested after the stream went away
 
 
