@@ -27,6 +27,11 @@ process. While a qtinter loop drives Qt in the main thread, :class:`SigintGuard`
   Either way it is never raised inside qtinter's own machinery, nor while a nested Qt event loop
   runs inside a callback (it would reach Qt): there the pump raises it after the iteration.
 
+  A ``KeyboardInterrupt`` raised while a weakref callback or a ``__del__`` runs (the garbage of
+  the running callback being freed) cannot propagate: Python hands it to :data:`sys.unraisablehook`
+  and carries on. While the handler is installed the guard's own hook takes it back and the pump
+  raises it after the iteration, so no Ctrl+C is lost.
+
 The previous wake-up descriptor is restored when the loop stops driving Qt, unless asyncio's own
 signal handlers still need the self-pipe; the loop's own descriptor is never taken for "previous"
 (asyncio's ``add_signal_handler`` may have put it there), so nothing is ever left pointing at a
@@ -39,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import threading
 from typing import TYPE_CHECKING
 
@@ -92,6 +98,8 @@ class SigintGuard:
         self._own_fd: int | None = None
         self._old_fd = -1
         self._handler_installed = False
+        #: The hook ours replaced while the handler is installed (see :meth:`_on_unraisable`).
+        self._old_unraisablehook = sys.unraisablehook
 
     def install(self, state: LoopState, wakeup_fd: int | None) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -112,6 +120,8 @@ class SigintGuard:
             except (ValueError, OSError):  # not supported here (as asyncio.Runner tolerates)
                 return
             self._handler_installed = True
+            self._old_unraisablehook = sys.unraisablehook
+            sys.unraisablehook = self._on_unraisable
 
     def take_pending(self) -> bool:
         """Whether a Ctrl+C was recorded (for the pump to raise), clearing the record."""
@@ -137,6 +147,8 @@ class SigintGuard:
             self._handler_installed = False
             if signal.getsignal(signal.SIGINT) == self._on_sigint:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+            if sys.unraisablehook == self._on_unraisable:
+                sys.unraisablehook = self._old_unraisablehook
         own, self._own_fd = self._own_fd, None
         old, self._old_fd = self._old_fd, -1
         if own is None or keep_own_fd:
@@ -157,6 +169,16 @@ class SigintGuard:
             if allowed:
                 self.pending = False
                 raise KeyboardInterrupt
+        self._record(state)
+
+    def _record(self, state: LoopState | None) -> None:
         self.pending = True
         if state is not None:
             state.gate.would_block = True  # the pump raises it after the current iteration
+
+    def _on_unraisable(self, unraisable: sys.UnraisableHookArgs) -> None:
+        # Only this guard's handler raises KeyboardInterrupt while it is installed.
+        if self._handler_installed and isinstance(unraisable.exc_value, KeyboardInterrupt):
+            self._record(self._state)  # raised where it could only be printed: the pump raises it
+        else:
+            self._old_unraisablehook(unraisable)
