@@ -70,11 +70,9 @@ async def main(session):
             progress()
             assert window.error_text is None, window.error_text
         gc.collect()
-        # The delayed release re-checks in the background (every 0.5 s at most): give it time.
-        for _ in range(100):
-            if not len(release_queue):
-                break
-            await asyncio.sleep(0.05)
+        # The delayed release re-checks in the background (every 0.5 s at most); the loop keeps
+        # running meanwhile. The bound only ends a wait that would never end, before the 60 s stall guard.
+        await asyncio.to_thread(release_queue.wait_until_empty, timeout=50)
         report["rss_end"] = rss_kib()
         report["pending"] = len(release_queue)
     finally:

@@ -145,6 +145,12 @@ class ReleaseQueue:
         with self._lock:
             self._pending = [entry for entry in self._pending if not self._try_release(entry)]
 
+    def wait_until_empty(self, timeout: float) -> bool:
+        """Wait until no disposed environment is waiting for its release; False if `timeout`
+        seconds passed first (the release thread wakes the waiters when it has released them all)."""
+        with self._lock:
+            return self._wakeup.wait_for(lambda: not self._pending, timeout)
+
     def still_in_use(self, managed: _ManagedPolicy) -> list[tuple[PendingRelease, str]]:
         """Release what of ``managed`` can be released now; the rest, each with what still uses it."""
         with self._lock:
@@ -230,6 +236,7 @@ class ReleaseQueue:
                 self._pending = [entry for entry in self._pending if not self._try_release(entry)]
                 delay = min(delay * 2, _MAX_DELAY)
             self._thread = None
+            self._wakeup.notify_all()  # wait_until_empty()
 
 
 #: The process-wide queue (environments of every policy).
