@@ -192,6 +192,10 @@ def _wake_through_loop(loop: asyncio.AbstractEventLoop, mailbox: _Mailbox) -> No
         pass  # the loop is closed: nobody is left to deliver to
 
 
+#: ``tuple.__new__``: builds a named tuple without calling its Python-level ``__new__``.
+_new_tuple = tuple.__new__
+
+
 def _no_drop(n: int) -> None:
     pass
 
@@ -465,6 +469,15 @@ class FramePump:
         self._unreleased -= count
         self._request_more()
 
+    def _release_delivered(self) -> None:
+        """``release(1)`` for a front end on the pump's thread that releases each frame it delivered
+        exactly once (the iterator, per frame): without the checks of the public method. While the
+        window is full (the drain topped it up), the release cannot make room for a request: only the
+        backlog moves on, and the next drain requests."""
+        self._unreleased -= 1
+        if self._in_flight < self._prefetch:
+            self._request_more()
+
     def _request_more(self) -> None:
         """Request what the two limits allow."""
         if not self._running or self._paused:
@@ -478,40 +491,46 @@ class FramePump:
         self._unreleased += room
         generation = self._generation
         read_duration = self._pacing is not None and self._pacing.reads_props
-        if not self._bundle:
-            for n in range(first, first + room):
-                self._request(n, generation, read_duration)
-        else:
+        if self._bundle:
             for n in range(first, first + room):
                 self._request_bundle(n, generation, read_duration)
-
-    # -- VapourSynth's threads -------------------------------------------------------------------
-
-    def _request(self, n: int, generation: int, read_duration: bool) -> None:
-        requested = time.perf_counter()
+            return
+        # One node: the completion is defined right here, once per frame number (``n`` and the
+        # request's time are its defaults), without a method call per request: this is the hot path
+        # of every frame.
         transform = self._transforms[0]
         mailbox = self._mailbox  # not self: see _Mailbox
+        request = self._nodes[0].get_frame_async
+        perf_counter = time.perf_counter
+        for n in range(first, first + room):
 
-        def completed(frame: vs.VideoFrame | None, error: BaseException | None) -> None:
-            # On a VapourSynth thread.
-            if generation != mailbox.generation:
-                return  # seeked or stopped meanwhile: drop the frame here and now
-            value: Any = frame
-            duration = None
-            if error is None:
-                if read_duration:
-                    duration = _duration_of_frame(frame)
-                if transform is not None:
-                    try:
-                        value = transform(frame)
-                    except BaseException as exc:
-                        value, error = None, exc
-            mailbox.inbox.append((generation, n, value, error, time.perf_counter() - requested, duration))
-            if not mailbox.pending:
-                mailbox.pending = True
-                mailbox.wake(mailbox)
+            def completed(
+                frame: vs.VideoFrame | None,
+                error: BaseException | None,
+                n: int = n,
+                requested: float = perf_counter(),
+            ) -> None:
+                # On a VapourSynth thread.
+                if generation != mailbox.generation:
+                    return  # seeked or stopped meanwhile: drop the frame here and now
+                value: Any = frame
+                duration = None
+                if error is None:
+                    if read_duration:
+                        duration = _duration_of_frame(frame)
+                    if transform is not None:
+                        try:
+                            value = transform(frame)
+                        except BaseException as exc:
+                            value, error = None, exc
+                mailbox.inbox.append((generation, n, value, error, perf_counter() - requested, duration))
+                if not mailbox.pending:
+                    mailbox.pending = True
+                    mailbox.wake(mailbox)
 
-        self._nodes[0].get_frame_async(n, completed)
+            request(n, completed)
+
+    # -- VapourSynth's threads -------------------------------------------------------------------
 
     def _request_bundle(self, n: int, generation: int, read_duration: bool) -> None:
         requested = time.perf_counter()
@@ -879,8 +898,12 @@ class FrameIterator:
             waiter.set_result(None)
 
     def _on_frame(self, n: int, value: Any, seconds: float) -> None:
-        self._buffer.append(Delivered(n, value, seconds))
-        self._wake()
+        # Per frame: tuple.__new__ without the Python-level __new__ of the named tuple, and the wake-up
+        # inline (a waiter exists only while the consumer waits on an empty buffer).
+        self._buffer.append(_new_tuple(Delivered, (n, value, seconds)))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _on_failure(self, n: int, error: BaseException) -> None:
         self._buffer.append((n, error))
@@ -904,11 +927,10 @@ class FrameIterator:
             finally:
                 self._waiter = None
         item = buffer.popleft()
-        if isinstance(item, Delivered):
-            self._pump.release()
+        if type(item) is Delivered:  # a frame (a failure is a plain (n, error) tuple)
+            self._pump._release_delivered()
             return item
-        _, error = item
-        raise error
+        raise item[1]
 
     def close(self) -> None:
         self._buffer.clear()
