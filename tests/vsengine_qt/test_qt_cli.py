@@ -167,7 +167,13 @@ def test_window_mode_runs_until_the_window_closes(qapp: QtWidgets.QApplication) 
     guard.setSingleShot(True)
     guard.timeout.connect(qapp.quit)
     guard.start(30_000)
-    assert main(["preview", "--window"]) == 0
+    # As in a new application (the tests' fixture turns it off): closing the last window quits.
+    qapp.setQuitOnLastWindowClosed(True)
+    try:
+        assert main(["preview", "--window"]) == 0
+    finally:
+        qapp.setQuitOnLastWindowClosed(False)
+    assert guard.isActive(), "the previewer ran until the 30 s guard quit it, not until its window closed"
     guard.stop()
     assert shown == [0]
     assert get_loop() is NO_LOOP
