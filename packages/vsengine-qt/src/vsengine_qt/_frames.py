@@ -6,8 +6,8 @@ widget code, and :class:`FrameIterator`, an async iterator for coroutines (:func
 How a frame travels: the pump asks VapourSynth for up to ``prefetch`` frames ahead
 (``get_frame_async``). Each completion runs on a VapourSynth thread, where it only appends the frame
 to an inbox (a deque); the first completion of a burst also schedules one drain on the pump's thread
-(a queued Qt signal when Qt's event loop runs there, else ``call_soon_threadsafe`` of the asyncio
-loop). The drain takes everything in the inbox at once, puts frames in order, delivers the ones that
+(for a FrameStream a queued Qt signal when Qt's event loop runs there; for the iterator, and on
+other loops, ``call_soon_threadsafe`` of the asyncio loop, whose task it resumes). The drain takes everything in the inbox at once, puts frames in order, delivers the ones that
 are next (at once, or when they are due in paced playback), and tops the window up again. So a Qt
 dispatch carries as many frames as completed since the last one, instead of one signal per frame.
 
@@ -469,6 +469,14 @@ class FramePump:
         self._unreleased -= count
         self._request_more()
 
+    def _wake_on_loop(self) -> None:
+        """Wake this pump's thread through its asyncio loop, also where Qt runs (before any request):
+        for a consumer that is a task of that loop (the iterator), the drain then runs in the loop's
+        iteration and the task it wakes resumes in the same one, instead of a Qt dispatch that must
+        wake the loop again (measured: 3.5k fewer instructions per reused frame, PyQt6)."""
+        assert self._loop is not None
+        self._mailbox = _Mailbox(self, functools.partial(_wake_through_loop, self._loop), None)
+
     def _release_delivered(self) -> None:
         """``release(1)`` for a front end on the pump's thread that releases each frame it delivered
         exactly once (the iterator, per frame): without the checks of the public method. While the
@@ -874,6 +882,7 @@ class FrameIterator:
             loop=loop,
             auto_release=False,
         )
+        self._pump._wake_on_loop()
         self.seek(start, end)
 
     @property
