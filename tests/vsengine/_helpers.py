@@ -49,16 +49,26 @@ def with_delays(clip: vs.VideoNode, delay: Callable[[int], float]) -> vs.VideoNo
 
 
 def gated(clip: vs.VideoNode, frame: int, reached: threading.Event, gate: threading.Event) -> vs.VideoNode:
-    """`clip`, where frame `frame` sets `reached` and then waits until `gate` is set."""
+    """`clip`, where frame `frame` sets `reached` and then waits until `gate` is set.
+
+    Only that frame goes through the waiting FrameEval: FrameEval evaluates one frame at a time, so
+    any other frame of it would wait behind the gate too, also one that was requested earlier and
+    comes before the gated one (a read-ahead can start evaluating frame `frame` while an earlier
+    frame still waits for its turn).
+    """
 
     def wait(n: int) -> vs.VideoNode:
-        if n == frame:
-            reached.set()
-            if not gate.wait(20):
-                raise RuntimeError("the gate was never opened")
+        reached.set()
+        if not gate.wait(20):
+            raise RuntimeError("the gate was never opened")
         return clip
 
-    return cast("vs.VideoNode", core().std.FrameEval(clip, wait))
+    slow = core().std.FrameEval(clip, wait)
+    parts = [clip[:frame]] if frame else []
+    parts.append(slow[frame])
+    if frame + 1 < clip.num_frames:
+        parts.append(clip[frame + 1 :])
+    return cast("vs.VideoNode", core().std.Splice(parts))
 
 
 def failing_at(clip: vs.VideoNode, frame: int) -> vs.VideoNode:

@@ -591,7 +591,7 @@ def test_cancelling_async_iteration_leaves_nothing_pending(env: ManagedEnvironme
                 group.start_soon(consume)
                 while not reached.is_set():
                     await anyio.sleep(0.005)
-                # Frame 3 is stuck: the consumer waits for it (or for a frame queued behind it).
+                # Frame 3 is stuck: the consumer waits for it.
                 await anyio.sleep(0.05)
                 group.cancel_scope.cancel()
         assert not scope.cancelled_caught, "cancelling the consumer hung"
