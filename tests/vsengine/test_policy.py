@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 import vapoursynth as vs
 
+from vsengine._release import release_queue
 from vsengine.policy import (
     ContextVarStore,
     EnvironmentStore,
@@ -295,6 +296,22 @@ def test_a_held_node_survives_dispose(policy: Policy) -> None:
     assert not destroyed.is_set()
     del clip
     assert destroyed.wait(WAIT)
+
+
+def test_waiting_until_every_disposed_core_is_released(policy: Policy) -> None:
+    """`release_queue.wait_until_empty` (what the stress tests wait on) is False while a disposed
+    core is still held and True once it has been released."""
+    env = policy.new_environment()
+    destroyed = destroyed_event(env)
+    with env.use():
+        clip = vs.core.std.BlankClip(width=8, height=8, format=vs.GRAY8, length=3)
+    env.dispose()
+    assert len(release_queue) == 1  # the node keeps the core
+    assert not release_queue.wait_until_empty(0)
+    del clip
+    assert release_queue.wait_until_empty(WAIT)
+    assert destroyed.is_set()
+    assert len(release_queue) == 0
 
 
 def test_an_unreferenced_core_is_released(policy: Policy) -> None:
