@@ -7,9 +7,10 @@ How a frame travels: the pump asks VapourSynth for up to ``prefetch`` frames ahe
 (``get_frame_async``). Each completion runs on a VapourSynth thread, where it only appends the frame
 to an inbox (a deque); the first completion of a burst also schedules one drain on the pump's thread
 (for a FrameStream a queued Qt signal when Qt's event loop runs there; for the iterator, and on
-other loops, ``call_soon_threadsafe`` of the asyncio loop, whose task it resumes). The drain takes everything in the inbox at once, puts frames in order, delivers the ones that
-are next (at once, or when they are due in paced playback), and tops the window up again. So a Qt
-dispatch carries as many frames as completed since the last one, instead of one signal per frame.
+other loops, ``call_soon_threadsafe`` of the asyncio loop, whose task it resumes). The drain takes
+everything in the inbox at once, puts frames in order, delivers the ones that are next (at once, or
+when they are due in paced playback), and tops the window up again. So a Qt dispatch carries as
+many frames as completed since the last one, instead of one signal per frame.
 
 Seeking starts a new generation: frames of the old one that are still being rendered are dropped as
 they arrive, and requests for the new position go out at once.
