@@ -134,36 +134,19 @@ FRAME_METHODS = ("ref", "stream", "async-for")
 
 def _frames_child(binding: str, count: int, methods: list[str]) -> None:
     import importlib
-    import threading
 
     importlib.import_module(f"{binding}.QtWidgets")
     import vapoursynth as vs
 
     import vsengine_qt
+    from bench.vsengine_qt_frames import request_in_a_chain
     from vsengine_qt._qt import QtCore, QtWidgets, exec_
 
     app = QtWidgets.QApplication([])
     prefetch = 16
 
     def ref(node: vs.VideoNode, count: int) -> None:
-        lock = threading.Lock()
-        done = threading.Event()
-        state = {"next": prefetch, "completed": 0}
-
-        def completed(frame: vs.VideoFrame | None, error: BaseException | None) -> None:
-            with lock:
-                state["completed"] += 1
-                if state["completed"] == count:
-                    done.set()
-                n = state["next"]
-                if n >= count:
-                    return
-                state["next"] = n + 1
-            node.get_frame_async(n, completed)
-
-        for n in range(min(prefetch, count)):
-            node.get_frame_async(n, completed)
-        done.wait(600)
+        request_in_a_chain(node, count, prefetch).wait(600)
 
     def in_app(start: Any) -> None:
         QtCore.QTimer.singleShot(0, lambda: start(app.quit))

@@ -32,10 +32,36 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import vapoursynth as vs
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 #: Frames per measurement by clip: about one to two seconds each on two cores.
 FRAMES = {"real": 3000, "keep": 30000}
+
+
+def request_in_a_chain(node: vs.VideoNode, count: int, prefetch: int) -> threading.Event:
+    """The reference method: requests frames 0..count-1 of `node`, `prefetch` at a time, each
+    completion (on VapourSynth's thread) requesting the next; nothing reaches Qt. Returns the event
+    set when the last frame has completed. Also bench/instructions.py's reference."""
+    lock = threading.Lock()
+    done = threading.Event()
+    state = {"next": prefetch, "completed": 0}
+
+    def completed(frame: vs.VideoFrame | None, error: BaseException | None) -> None:
+        with lock:
+            state["completed"] += 1
+            if state["completed"] == count:
+                done.set()
+            n = state["next"]
+            if n >= count:
+                return
+            state["next"] = n + 1
+        node.get_frame_async(n, completed)
+
+    for n in range(min(prefetch, count)):
+        node.get_frame_async(n, completed)
+    return done
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,25 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["bench"])
 
     def vs_threads(node: vs.VideoNode, count: int, prefetch: int) -> float:
-        lock = threading.Lock()
-        done = threading.Event()
-        state = {"next": prefetch, "completed": 0}
-
-        def completed(frame: vs.VideoFrame | None, error: BaseException | None) -> None:
-            with lock:
-                state["completed"] += 1
-                if state["completed"] == count:
-                    done.set()
-                n = state["next"]
-                if n >= count:
-                    return
-                state["next"] = n + 1
-            node.get_frame_async(n, completed)
-
         start = time.perf_counter()
-        for n in range(min(prefetch, count)):
-            node.get_frame_async(n, completed)
-        if not done.wait(120):
+        if not request_in_a_chain(node, count, prefetch).wait(120):
             raise RuntimeError("vs-threads: timed out")
         return count / (time.perf_counter() - start)
 
