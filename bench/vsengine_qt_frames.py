@@ -8,6 +8,11 @@
    ``vsengine_qt.frames()`` in a task of the guest loop.
 3. ``signal-per-frame``: what previewers do today: each completion emits a Qt signal (a queued
    connection to the main thread) carrying the frame; the slot counts it and requests the next.
+4. ``handover-floor``: the least any delivery to the Qt main thread can do, for comparison: each
+   completion appends the frame to a deque, the first of a burst emits one queued no-argument
+   signal, and its slot takes every waiting frame, counts it and requests the next (no ordering,
+   no asyncio, no release bookkeeping). ``handover-chain``: the same hand-over, but the completions
+   request the next frame themselves (under a lock, as ``vs-threads``); the Qt thread only counts.
 
 Clips: 1920x1080 YUV420P8 BlankClip with real frames, and the same with ``keep=True`` (one reused
 frame: the overhead-bound case). Rounds alternate the methods; the median of the rounds is reported.
@@ -20,6 +25,7 @@ Run it on a quiet machine: the numbers are only as stable as the CPU is idle.
 from __future__ import annotations
 
 import argparse
+import collections
 import importlib
 import json
 import os
@@ -82,7 +88,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument(
         "--only",
-        choices=["vs-threads", "vsengine-qt", "async-for", "signal-per-frame"],
+        choices=[
+            "vs-threads",
+            "vsengine-qt",
+            "async-for",
+            "signal-per-frame",
+            "handover-floor",
+            "handover-chain",
+        ],
         help="measure only this method and print one line per clip (for interleaving separate "
         "processes, e.g. each under `chrt -f 10` on a loaded machine; see performance.md)",
     )
@@ -203,11 +216,66 @@ def main(argv: list[str] | None = None) -> int:
         assert state["received"] == count
         return count / seconds
 
+    class Wake(QtCore.QObject):
+        """A queued no-argument signal: the cheapest way to wake the Qt main thread."""
+
+        wake = Signal()
+
+    def handover(node: vs.VideoNode, count: int, prefetch: int, *, chain: bool) -> float:
+        """``handover-floor`` (the Qt thread requests the next frames) or ``handover-chain`` (the
+        completions do, under a lock): one wake-up per burst, a deque as the inbox."""
+        waker = Wake()
+        inbox: collections.deque[vs.VideoFrame | None] = collections.deque()
+        lock = threading.Lock()
+        state = {"next": prefetch, "received": 0, "woken": False}
+        main_thread = threading.current_thread()
+
+        def start(finish: Callable[[], None]) -> None:
+            def drain() -> None:
+                assert threading.current_thread() is main_thread
+                with lock:
+                    state["woken"] = False
+                while inbox:
+                    inbox.popleft()
+                    state["received"] += 1
+                    if state["received"] == count:
+                        finish()
+                    elif not chain:
+                        n = state["next"]
+                        if n < count:
+                            state["next"] = n + 1
+                            node.get_frame_async(n, completed)
+
+            def completed(frame: vs.VideoFrame | None, error: BaseException | None) -> None:
+                inbox.append(frame)
+                with lock:
+                    first = not state["woken"]
+                    state["woken"] = True
+                    if chain and state["next"] < count:
+                        n = state["next"]
+                        state["next"] = n + 1
+                    else:
+                        n = -1
+                if first:
+                    waker.wake.emit()
+                if n >= 0:
+                    node.get_frame_async(n, completed)
+
+            waker.wake.connect(drain, QtCore.Qt.ConnectionType.QueuedConnection)
+            for n in range(min(prefetch, count)):
+                node.get_frame_async(n, completed)
+
+        seconds = with_app_exec(start)
+        assert state["received"] == count, state
+        return count / seconds
+
     methods: dict[str, Callable[[vs.VideoNode, int, int], float]] = {
         "vs-threads": vs_threads,
         "vsengine-qt": vsengine_qt_stream,
         "async-for": vsengine_qt_frames,
         "signal-per-frame": signal_per_frame,
+        "handover-floor": lambda node, count, prefetch: handover(node, count, prefetch, chain=False),
+        "handover-chain": lambda node, count, prefetch: handover(node, count, prefetch, chain=True),
     }
     results: dict[str, dict[str, list[float]]] = {}
     # CPU time of the whole process per frame (all threads): less sensitive to other load than frames/s.
@@ -262,9 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         "| clip | VapourSynth threads | FrameStream | ratio | frames() async for | ratio "
-        "| signal per frame | ratio |"
+        "| signal per frame | ratio | hand-over floor | ratio |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     summary: dict[str, Any] = {"binding": args.binding, "prefetch": args.prefetch, "threads": threads}
     for clip_name, by_method in results.items():
         medians = {name: statistics.median(values) for name, values in by_method.items()}
@@ -274,20 +342,25 @@ def main(argv: list[str] | None = None) -> int:
             f"| {label} | {ceiling:,.0f} | {medians['vsengine-qt']:,.0f} | "
             f"{medians['vsengine-qt'] / ceiling:.2f}x | {medians['async-for']:,.0f} | "
             f"{medians['async-for'] / ceiling:.2f}x | {medians['signal-per-frame']:,.0f} | "
-            f"{medians['signal-per-frame'] / ceiling:.2f}x |"
+            f"{medians['signal-per-frame'] / ceiling:.2f}x | {medians['handover-floor']:,.0f} | "
+            f"{medians['handover-floor'] / ceiling:.2f}x |"
         )
         summary[clip_name] = {"medians": medians, "rounds": by_method, "cpu_us_per_frame": cpu[clip_name]}
     print()
     print("CPU time of the whole process per frame (µs, median; lower is better):")
     print()
-    print("| clip | VapourSynth threads | FrameStream | frames() async for | signal per frame |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print(
+        "| clip | VapourSynth threads | FrameStream | frames() async for | signal per frame "
+        "| hand-over floor |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for clip_name, by_method in cpu.items():
         medians = {name: statistics.median(values) for name, values in by_method.items()}
         label = "1080p YUV420P8, real frames" if clip_name == "real" else "1080p YUV420P8, keep=True"
         print(
             f"| {label} | {medians['vs-threads']:.1f} | {medians['vsengine-qt']:.1f} | "
-            f"{medians['async-for']:.1f} | {medians['signal-per-frame']:.1f} |"
+            f"{medians['async-for']:.1f} | {medians['signal-per-frame']:.1f} | "
+            f"{medians['handover-floor']:.1f} |"
         )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
