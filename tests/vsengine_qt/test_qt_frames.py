@@ -18,6 +18,7 @@ import vapoursynth as vs
 from vsqt_helpers import STEP_TIMEOUT, in_thread, run, wait_for_signal, wait_until
 
 import qtinter
+from vsengine import _compat
 from vsengine_qt import Delivered, FrameStream, ManualClock, frames
 from vsengine_qt._qt import QtCore, Signal, Slot
 
@@ -254,6 +255,40 @@ def test_transform_runs_on_vapoursynths_threads(env: ManagedEnvironment) -> None
     threads, values = run(main())
     assert threads == {False}
     assert values == [16] * 8
+
+
+@pytest.mark.skipif(not _compat.ENABLED, reason="thread states are kept on Linux/glibc, CPython 3.12")
+@pytest.mark.parametrize("front_end", ["stream", "async-for", "bundle"])
+def test_vapoursynths_threads_keep_their_python_thread_state(env: ManagedEnvironment, front_end: str) -> None:
+    """The completions keep the worker thread's Python thread state (VapourSynth makes a new one per
+    callback otherwise, half the cost of a callback): a later frame's transform on the same thread
+    sees the thread-local mark an earlier one left. tests/vsengine/test_compat.py checks they are
+    freed with the core."""
+    clip = vs.core.std.BlankClip(width=16, height=16, format=vs.GRAY8, length=200, keep=True)
+    local = threading.local()
+    remembered: list[bool] = []
+
+    def transform(frame: vs.VideoFrame) -> int:
+        remembered.append(getattr(local, "mark", False))
+        local.mark = True
+        return frame.width
+
+    async def main() -> int:
+        if front_end == "async-for":
+            async with frames(clip, transform=transform) as iterator:
+                return len([d async for d in iterator])
+        node = [clip, clip] if front_end == "bundle" else clip
+        stream = FrameStream(node, transform=transform)
+        got: list[int] = []
+        stream.frameReady.connect(lambda n, value, seconds: got.append(n))
+        stream.seek(0)
+        while stream.running:
+            await wait_for_signal(stream.finished)
+        stream.close()
+        return len(got)
+
+    assert run(main()) == 200
+    assert any(remembered)
 
 
 def test_bad_arguments_are_refused_clearly(env: ManagedEnvironment) -> None:

@@ -32,6 +32,10 @@ from typing import TYPE_CHECKING
 
 import vapoursynth as vs
 
+# Imported before this module registers its atexit handler, so that _compat's runs after it (LIFO):
+# worker threads of the cores destroyed at exit still free their kept thread states.
+from vsengine import _compat  # noqa: F401
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 

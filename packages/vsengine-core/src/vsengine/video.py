@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import vapoursynth as vs
 
 from vsengine._admission import admit
+from vsengine._compat import keep_thread_state
 from vsengine._envscope import EnvironmentTypes, capture_environment, environment_data, use_environment
 from vsengine._readahead import read_ahead
 from vsengine._release import FrameActivity, activity_of
@@ -307,6 +308,7 @@ class _FrameRequest[R]:
 
     def done(self, f: vs.VideoFrame | None, error: Exception | None) -> None:
         # Runs on a VapourSynth thread. Never let an exception escape: it would be lost there.
+        keep_thread_state()  # one Python thread state per worker thread, not one per callback
         self.activity.last = monotonic()  # see vsengine._release.FrameActivity
         release = self.release
         if release is not None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self, cast
 import vapoursynth as vs
 
 import qtinter
+from vsengine._compat import keep_thread_state
 from vsengine.policy import registered_policy
 from vsengine_qt._pacing import Pacing, QtClock, frame_duration_of
 from vsengine_qt._qt import QtCore, Signal
@@ -519,7 +520,8 @@ class FramePump:
                 n: int = n,
                 requested: float = perf_counter(),
             ) -> None:
-                # On a VapourSynth thread.
+                # On a VapourSynth thread: keep its Python thread state (half the cost of a callback).
+                keep_thread_state()
                 if generation != mailbox.generation:
                     return  # seeked or stopped meanwhile: drop the frame here and now
                 value: Any = frame
@@ -553,6 +555,7 @@ class FramePump:
                 index: int = index,
                 transform: Callable[[Any], Any] | None = transform,
             ) -> None:
+                keep_thread_state()
                 if generation != mailbox.generation:
                     return
                 value: Any = frame
