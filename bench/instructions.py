@@ -35,7 +35,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import vapoursynth as vs
 
 SMALL, LARGE = 2048, 12288
 
@@ -136,10 +139,8 @@ def _frames_child(binding: str, count: int, methods: list[str]) -> None:
     import importlib
 
     importlib.import_module(f"{binding}.QtWidgets")
-    import vapoursynth as vs
-
     import vsengine_qt
-    from bench.vsengine_qt_frames import request_in_a_chain
+    from bench.vsengine_qt_frames import clip_in_a_new_environment, request_in_a_chain
     from vsengine_qt._qt import QtCore, QtWidgets, exec_
 
     app = QtWidgets.QApplication([])
@@ -188,23 +189,15 @@ def _frames_child(binding: str, count: int, methods: list[str]) -> None:
         assert received[0] == count, received
 
     run = {"ref": ref, "stream": stream, "async-for": async_for}
-    with vsengine_qt.setup() as session, session.policy.new_environment() as env:
-
-        def clip(length: int) -> vs.VideoNode:
-            with env.use():
-                node: vs.VideoNode = vs.core.std.BlankClip(
-                    width=1920, height=1080, format=vs.YUV420P8, length=length, keep=True
-                )
-            return node
-
+    with vsengine_qt.setup() as session:
         for method in methods:  # warm-up
-            run[method](clip(300), 300)
+            with clip_in_a_new_environment(session.policy, 300) as node:
+                run[method](node, 300)
         for method in methods:
-            node = clip(count)
-            os.getpgid(0)  # callgrind dumps here (--dump-before=getpgid): what came before
-            run[method](node, count)
-            os.getpgid(0)  # and here: this method's instructions
-            del node
+            with clip_in_a_new_environment(session.policy, count) as node:
+                os.getpgid(0)  # callgrind dumps here (--dump-before=getpgid): what came before
+                run[method](node, count)
+                os.getpgid(0)  # and here: this method's instructions
 
 
 def _frame_instructions(tree: Path, binding: str, count: int, methods: list[str]) -> dict[str, float]:

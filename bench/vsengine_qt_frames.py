@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import importlib
 import json
 import os
@@ -36,9 +37,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     import vapoursynth as vs
+
+    from vsengine.policy import Policy
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -68,6 +71,28 @@ def request_in_a_chain(node: vs.VideoNode, count: int, prefetch: int) -> threadi
     for n in range(min(prefetch, count)):
         node.get_frame_async(n, completed)
     return done
+
+
+@contextlib.contextmanager
+def clip_in_a_new_environment(policy: Policy, length: int, *, keep: bool = True) -> Iterator[vs.VideoNode]:
+    """A 1920x1080 YUV420P8 BlankClip in an environment of its own, disposed afterwards.
+
+    Every measurement gets one: no frame cached by an earlier measurement counts, and its core's
+    worker threads are new. vsengine's frame helpers make the worker threads they receive frames on
+    keep their Python thread state (vsengine._compat), which makes later callbacks on those threads
+    cheaper: the reference must run on threads that never met them, as a plain application's do.
+    Also bench/instructions.py's."""
+    import vapoursynth as vs  # here, not at the top: after the Qt binding (see main())
+
+    with policy.new_environment() as env:
+        with env.use():
+            clip: vs.VideoNode = vs.core.std.BlankClip(
+                width=1920, height=1080, format=vs.YUV420P8, length=length, keep=keep
+            )
+        try:
+            yield clip
+        finally:
+            del clip
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -105,8 +130,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     importlib.import_module(f"{args.binding}.QtWidgets")
-
-    import vapoursynth as vs
 
     import vsengine_qt
     from vsengine_qt._qt import QtCore, QtWidgets, Signal, exec_
@@ -283,34 +306,26 @@ def main(argv: list[str] | None = None) -> int:
     # CPU time of the Qt main thread per frame (the thread every frame is delivered to).
     qt_cpu: dict[str, dict[str, list[float]]] = {}
     selected = {args.only: methods[args.only]} if args.only else methods
-    with vsengine_qt.setup() as session, session.policy.new_environment() as env:
-        threads = env.core.num_threads
+    with vsengine_qt.setup() as session:
+        with session.policy.new_environment() as env:
+            threads = env.core.num_threads
         for clip_name, keep in (("real", False), ("keep", True)):
             if clip_name not in args.clips:
                 continue
             count = max(100, int(FRAMES[clip_name] * args.scale))
-
-            def fresh_clip(keep: bool = keep, count: int = count) -> vs.VideoNode:
-                # A new node for every measurement: frames cached by an earlier one must not count.
-                with env.use():
-                    clip: vs.VideoNode = vs.core.std.BlankClip(
-                        width=1920, height=1080, format=vs.YUV420P8, length=count, keep=keep
-                    )
-                return clip
-
             results[clip_name] = {name: [] for name in selected}
             cpu[clip_name] = {name: [] for name in selected}
             qt_cpu[clip_name] = {name: [] for name in selected}
             for method in selected.values():  # warm-up
-                method(fresh_clip(), min(count, 500), args.prefetch)
+                with clip_in_a_new_environment(session.policy, count, keep=keep) as clip:
+                    method(clip, min(count, 500), args.prefetch)
             for _ in range(args.rounds):
                 for name, method in selected.items():
-                    clip = fresh_clip()
-                    began, began_qt = time.process_time(), time.thread_time()
-                    results[clip_name][name].append(method(clip, count, args.prefetch))
-                    cpu[clip_name][name].append((time.process_time() - began) / count * 1e6)
-                    qt_cpu[clip_name][name].append((time.thread_time() - began_qt) / count * 1e6)
-                    del clip
+                    with clip_in_a_new_environment(session.policy, count, keep=keep) as clip:
+                        began, began_qt = time.process_time(), time.thread_time()
+                        results[clip_name][name].append(method(clip, count, args.prefetch))
+                        cpu[clip_name][name].append((time.process_time() - began) / count * 1e6)
+                        qt_cpu[clip_name][name].append((time.thread_time() - began_qt) / count * 1e6)
 
     if args.only:
         for clip_name, by_method in results.items():
