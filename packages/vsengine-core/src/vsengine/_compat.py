@@ -36,8 +36,11 @@ with increasing numbers there, which is checked; CPython 3.13 no longer exports
 started by :mod:`threading`, and the main thread, own their thread state already), and only while the
 interpreter is not finalizing: the keys are deleted in an ``atexit`` handler, after which an ending
 worker thread leaves its thread state to the interpreter's own final clean-up (a thread must not
-take the GIL while the interpreter finalizes). Elsewhere `keep_thread_state` does nothing, and
-callbacks cost what they cost in VapourSynth.
+take the GIL while the interpreter finalizes). A worker thread that ends at the very moment the
+``atexit`` handler deletes the keys (only possible if another thread destroys a core then) could see
+some of the keys and not others; vsengine destroys the cores it still holds in an ``atexit`` handler
+that runs before this one. Elsewhere `keep_thread_state` does nothing, and callbacks cost what they
+cost in VapourSynth.
 """
 
 from __future__ import annotations
@@ -55,6 +58,10 @@ __all__ = ["ENABLED", "keep_thread_state"]
 ENABLED = False
 
 _kept = threading.local()
+#: Keeping a thread state (all keys set) and deleting the keys at exit exclude each other: a thread
+#: that got only some of the keys would run part of the sequence when it ends (take the GIL and
+#: never release it, or clear its thread state without the GIL).
+_keys_lock = threading.Lock()
 #: The thread-specific keys (see the module doc), in the order glibc runs their destructors.
 _keys: list[int] = []
 #: ``pthread_setspecific``, ``PyGILState_Ensure`` and ``PyThreadState_Get`` (set up by `_setup`).
@@ -107,11 +114,12 @@ def _setup() -> bool:
 def _delete_keys() -> None:
     """Stop cleaning up at thread exit (from now on the interpreter may be finalizing)."""
     global ENABLED
-    ENABLED = False
     delete = ctypes.PyDLL(None).pthread_key_delete
     delete.argtypes = [ctypes.c_uint]
-    while _keys:
-        delete(_keys.pop())
+    with _keys_lock:
+        ENABLED = False
+        while _keys:
+            delete(_keys.pop())
 
 
 def keep_thread_state() -> None:
@@ -129,10 +137,13 @@ def keep_thread_state() -> None:
     owner = threading._active.get(threading.get_ident())  # type: ignore[attr-defined]
     if owner is not None and not isinstance(owner, threading._DummyThread):
         return  # started by Python (or the main thread): its thread state is kept already
-    _ensure()  # the extra count that keeps the thread state from now on
-    tstate = _current()
-    for key in _keys:
-        _set_specific(key, tstate)
+    with _keys_lock:
+        if not _keys:
+            return  # deleted: the interpreter is exiting
+        _ensure()  # the extra count that keeps the thread state from now on
+        tstate = _current()
+        for key in _keys:
+            _set_specific(key, tstate)
 
 
 ENABLED = _setup()
