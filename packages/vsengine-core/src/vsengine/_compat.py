@@ -129,11 +129,9 @@ def keep_thread_state() -> None:
     work, later ones only look at a thread-local flag (a thread state that is kept keeps its
     thread-local data). Does nothing where `ENABLED` is false and on threads Python started.
     """
-    if getattr(_kept, "done", False):
-        return
-    _kept.done = True  # lost with the thread state unless it is kept below; then it stays
-    if not ENABLED:
-        return
+    if not ENABLED or getattr(_kept, "done", False):
+        return  # where it is off, not even the thread-local is touched (it is on the frame path)
+    _kept.done = True
     owner = threading._active.get(threading.get_ident())  # type: ignore[attr-defined]
     if owner is not None and not isinstance(owner, threading._DummyThread):
         return  # started by Python (or the main thread): its thread state is kept already
