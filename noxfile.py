@@ -65,13 +65,14 @@ def _run_pytest(session: nox.Session, *paths: str) -> None:
 
 @nox.session(python=VS_PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The test suite of vsengine-core (and of the compat session's patcher, tests/compat/test_porting.py)."""
+    """The test suite of vsengine-core (and of the compat session's patcher, tests/compat/test_porting.py,
+    and the packages' layout, tests/layout/test_layout.py)."""
     # PySide6 runs the contract's custom Qt loop example and the QObject store test (no Qt app code).
     session.install("-e", f"{CORE}[trio,anyio]", *TEST_DEPS, "PySide6-Essentials")
     # vspipe (the reference the Y4M tests compare with) runs only once this has been done per venv.
     session.run("vapoursynth", "config", silent=True)
     # tests/compat/test_porting.py: the compat session's run-time patcher and the porting guide.
-    _run_pytest(session, "tests/vsengine", "tests/compat/test_porting.py")
+    _run_pytest(session, "tests/vsengine", "tests/compat/test_porting.py", "tests/layout/test_layout.py")
 
 
 @nox.session
@@ -84,7 +85,7 @@ def tests_qt(session: nox.Session, binding: str) -> None:
     if not tests:
         session.skip("tests/qtinter has no test modules yet")
     session.install("-e", f"{QTINTER}[{binding}]", *QT_TEST_DEPS, PYTEST_QT.get(binding, "pytest-qt>=4.4"))
-    paths = ["tests/qtinter"]
+    paths = ["tests/qtinter", "tests/layout/test_layout.py"]
     if session.python in VS_PYTHONS:  # vsengine-qt needs VapourSynth, which needs Python 3.12+
         session.install("-e", CORE, "-e", f"{VSENGINE_QT}[{binding}]", *TEST_DEPS)
         paths.append("tests/vsengine_qt")
