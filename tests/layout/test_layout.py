@@ -1,7 +1,8 @@
-"""The layout every package keeps: what it exports exists, its modules import no cycle, and each
-package depends only on the packages below it (qtinter on no VapourSynth, vsengine on no Qt).
+"""The layout every package keeps: what it exports exists and is named in its docs, its modules
+import no cycle, and each package depends only on the packages below it (qtinter on no VapourSynth,
+vsengine on no Qt).
 
-The import checks read the sources (they need nothing installed); the export check imports each
+The import and docs checks read the sources (they need nothing installed); the export check imports each
 package the session installed (the `tests` sessions have vsengine, the `tests_qt` ones qtinter, and
 vsengine_qt from Python 3.12).
 """
@@ -13,6 +14,7 @@ import importlib
 import importlib.util
 import os
 import pkgutil
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +33,12 @@ ALL_SOURCES = {
     "vsengine_qt": ((3, 12), ROOT / "packages/vsengine-qt/src/vsengine_qt"),
 }
 SOURCES = {package: path for package, (oldest, path) in ALL_SOURCES.items() if sys.version_info >= oldest}
+#: Where each package's documentation lives.
+DOCS = {
+    "vsengine": ROOT / "docs/vsengine",
+    "qtinter": ROOT / "docs/qtinter",
+    "vsengine_qt": ROOT / "docs/vsengine-qt",
+}
 #: What a package may never import (anywhere, not even inside a function): users install only
 #: the part they need.
 FORBIDDEN = {
@@ -196,3 +204,33 @@ def test_every_exported_name_resolves(package: str) -> None:
         assert len(set(exported)) == len(exported), f"{module.__name__}.__all__ lists a name twice"
         missing = [name for name in exported if not hasattr(module, name)]
         assert not missing, f"{module.__name__}.__all__ lists names it does not have: {missing}"
+
+
+def _exported(name: str) -> list[str]:
+    """The names module *name* lists in ``__all__`` (a literal in every module of ours)."""
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "__all__" for target in node.targets
+        ):
+            names: list[str] = ast.literal_eval(node.value)
+            return names
+    return []
+
+
+@pytest.mark.parametrize("package", sorted(SOURCES))
+def test_every_exported_name_is_documented(package: str) -> None:
+    """Each name that the package or one of its public modules exports is named in its docs/ pages."""
+    text = "\n".join(page.read_text(encoding="utf-8") for page in sorted(DOCS[package].rglob("*.md")))
+    public = [
+        name
+        for name in MODULES
+        if name.split(".")[0] == package and not any(part.startswith("_") for part in name.split("."))
+    ]
+    undocumented = [
+        f"{module}.{name}"
+        for module in public
+        for name in _exported(module)
+        if not re.search(rf"\b{re.escape(name)}\b", text)
+    ]
+    assert not undocumented, f"named nowhere in {DOCS[package].relative_to(ROOT)}/: {undocumented}"
