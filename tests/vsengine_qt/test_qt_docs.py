@@ -7,13 +7,16 @@ working directory, and what they print must equal the comments after their ``pri
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import inspect
 import io
 import re
 from pathlib import Path
 
 import pytest
 
+import vsengine_qt
 from vsengine.loops import NO_LOOP, get_loop
 from vsengine_qt._qt import BINDING
 
@@ -54,3 +57,43 @@ def test_code_blocks_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
         printed = out.getvalue().splitlines()
         assert printed == expected_lines(block), f"{page.name} block {number} printed {printed}"
         assert get_loop() is NO_LOOP, f"{page.name} block {number} left a vsengine loop active"
+
+
+# A row of the reference's table: | `name(parameters) -> result` | ... (| `name` | for a class or value)
+REFERENCE_ROW = re.compile(r"^\| `(\w+)(\(.*?\))?(?: -> [^`]+)?` \|", re.MULTILINE)
+
+
+def _written_parameters(parameters: str) -> list[tuple[str, str, str | None]]:
+    """The parameters of a signature as written, ``(name, kind, default)``: ``(a, b=1, *, c=None)``."""
+    function = ast.parse(f"def f{parameters}: pass").body[0]
+    assert isinstance(function, ast.FunctionDef)
+    args = function.args
+    defaults: list[ast.expr | None] = [None] * (len(args.args) - len(args.defaults)) + list(args.defaults)
+    written = [
+        (a.arg, "positional", None if d is None else ast.unparse(d))
+        for a, d in zip(args.args, defaults, strict=True)
+    ]
+    written += [
+        (a.arg, "keyword", None if d is None else ast.unparse(d))
+        for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+    ]
+    return written
+
+
+def test_the_reference_gives_every_public_name_with_its_real_signature() -> None:
+    rows = {
+        m.group(1): m.group(2) for m in REFERENCE_ROW.finditer((DOCS / "reference.md").read_text("utf-8"))
+    }
+    assert sorted(rows) == sorted(vsengine_qt.__all__)
+    kinds: dict[inspect._ParameterKind, str] = {
+        inspect.Parameter.POSITIONAL_OR_KEYWORD: "positional",
+        inspect.Parameter.KEYWORD_ONLY: "keyword",
+    }
+    for name, parameters in rows.items():
+        if parameters is None:
+            continue
+        actual = [
+            (p.name, kinds.get(p.kind, str(p.kind)), None if p.default is p.empty else repr(p.default))
+            for p in inspect.signature(getattr(vsengine_qt, name)).parameters.values()
+        ]
+        assert _written_parameters(parameters) == actual, f"reference.md gives {name}{parameters}"
