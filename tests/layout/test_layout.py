@@ -114,7 +114,7 @@ def _imported_at_import_time(name: str) -> set[str]:
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The cycles of *graph*: one path per strongly connected component of two or more modules."""
+    """The cycles of *graph*: the members of each strongly connected component of two or more modules."""
     order: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
